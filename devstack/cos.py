@@ -1,0 +1,81 @@
+"""COS stand-in: moto's S3 backend app on loopback, reached by the real COS SDK through a proxy.
+
+The COS SDK is configured with `Scheme="http"` and `Proxies={"http": <stand-in URL>}`: it sends
+its usual virtual-host requests to the stand-in, which moto answers as S3 would.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from qcloud_cos import CosConfig, CosS3Client
+
+from devstack.faults import FaultInjector
+from devstack.servers import Server
+
+DEFAULT_REGION = "ap-guangzhou"
+DEFAULT_BUCKET = "live-callbacks-1250000000"
+_app_lock = threading.Lock()
+
+
+def _cos_error(status: int) -> tuple[str, bytes]:
+    code = {500: "InternalError", 503: "ServiceUnavailable"}.get(status, "InjectedError")
+    body = f"<?xml version='1.0' encoding='utf-8' ?><Error><Code>{code}</Code><Message>injected fault</Message></Error>"
+    return "application/xml", body.encode()
+
+
+class CosStandIn:
+    def __init__(self, port: int = 0) -> None:
+        from moto.server import create_backend_app  # dev-only dependency
+
+        with _app_lock:
+            app = create_backend_app("s3")
+        self.faults = FaultInjector(app, _cos_error)
+        self.server = Server(self.faults, port=port)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> CosStandIn:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.faults.clear()
+        self.server.stop()
+
+    def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
+        config = CosConfig(
+            Region=region,
+            SecretId="AKIDstandin",
+            SecretKey="standin-secret",
+            Scheme="http",
+            Proxies={"http": self.url},
+            Timeout=10,
+        )
+        return CosS3Client(config, retry=0)
+
+    def create_bucket(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> str:
+        self.client(region).create_bucket(Bucket=bucket)
+        return bucket
+
+    def env(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> dict[str, str]:
+        """Function environment variables that point the COS SDK at this stand-in."""
+        return {"COS_BUCKET": bucket, "COS_REGION": region, "COS_SCHEME": "http", "COS_PROXY": self.url}
+
+    def objects(self, bucket: str, prefix: str = "", region: str = DEFAULT_REGION) -> dict[str, bytes]:
+        """Every object under `prefix`, key -> bytes (for assertions and the timeline)."""
+        client = self.client(region)
+        found: dict[str, bytes] = {}
+        marker = ""
+        while True:
+            page: dict[str, Any] = client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000)
+            contents = page.get("Contents") or []
+            for item in contents:
+                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].get_raw_stream().read()
+                found[item["Key"]] = body
+            if page.get("IsTruncated") != "true" or not contents:
+                return found
+            marker = page.get("NextMarker") or contents[-1]["Key"]

@@ -1,0 +1,45 @@
+"""Serve a WSGI app on a loopback port in a background thread (waitress, keep-alive HTTP/1.1)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from waitress.server import create_server
+
+WSGIApp = Callable[..., Any]
+
+
+class Server:
+    def __init__(self, app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 16) -> None:
+        self._server = create_server(app, host=host, port=port, threads=threads, channel_timeout=60, ident="standin")
+        self.host = host
+        self.port: int = self._server.socket.getsockname()[1]  # type: ignore[union-attr]
+        self._thread = threading.Thread(target=self._server.run, name=f"serve:{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Server:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

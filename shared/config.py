@@ -1,0 +1,127 @@
+"""Configuration of a function instance, read from environment variables (the SCF way).
+
+Read once per warm instance and validated up front, so a missing or malformed variable gives
+one clear answer that names it instead of a failure deep inside an SDK call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.errors import ConfigurationError
+
+DEFAULT_SIGN_TOLERANCE_SECONDS = 300
+"""How long after `t` a callback is still accepted.
+
+CSS sets `t` to the event time + 600 s and retries every minute up to 12 times, so the last
+retry arrives around event + 13 min = t + 3 min. 300 s covers that schedule plus a minute or two
+of clock skew, while a captured `sign`/`t` pair stops working 15 minutes after the event.
+"""
+
+DEFAULT_MODERATION_SUGGESTIONS = ("Block", "Review")
+DEFAULT_MODERATION_MIN_SCORE = 90
+SUGGESTIONS = ("Block", "Review", "Pass")
+
+
+@dataclass(frozen=True)
+class Settings:
+    callback_keys: tuple[str, ...]
+    sign_tolerance_seconds: int
+    cos_bucket: str
+    cos_region: str
+    cos_prefix: str = ""
+    cos_scheme: str = "https"
+    cos_proxy: str | None = None
+    moderation_topic: str | None = None
+    moderation_suggestions: frozenset[str] = frozenset(DEFAULT_MODERATION_SUGGESTIONS)
+    moderation_min_score: int = DEFAULT_MODERATION_MIN_SCORE
+    tdmq_region: str = ""
+    tdmq_endpoint: str | None = None
+    tdmq_scheme: str = "https"
+    secret_id: str = field(default="", repr=False)
+    secret_key: str = field(default="", repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line."""
+        values = (*self.callback_keys, self.secret_id, self.secret_key, self.session_token or "")
+        return tuple(v for v in values if len(v) >= 4)
+
+
+def _required(env: Mapping[str, str], name: str, hint: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set: {hint}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, lowest: int, highest: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lowest <= value <= highest:
+        raise ConfigurationError(f"{name} must be between {lowest} and {highest}, got {value}")
+    return value
+
+
+def _scheme(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip().lower() or "https"
+    if value not in ("http", "https"):
+        raise ConfigurationError(f"{name} must be 'http' or 'https', got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, needs_topic: bool = False) -> Settings:
+    """Read and validate the configuration; `needs_topic` is set for the porn_detect function."""
+    env = os.environ if env is None else env
+    keys = tuple(k.strip() for k in env.get("LIVE_CALLBACK_KEYS", "").split(",") if k.strip())
+    if not keys:
+        raise ConfigurationError(
+            "LIVE_CALLBACK_KEYS is not set: give the CSS callback key(s), comma-separated;"
+            " no callback is accepted without one"
+        )
+    bucket = _required(env, "COS_BUCKET", "name the COS bucket as name-appid")
+    if "-" not in bucket or not bucket.rsplit("-", 1)[1].isdigit():
+        raise ConfigurationError(f"COS_BUCKET must look like name-appid, got {bucket!r}")
+    region = _required(env, "COS_REGION", "name the bucket's region, e.g. ap-guangzhou")
+    prefix = env.get("COS_PREFIX", "").strip().strip("/")
+    suggestions = frozenset(
+        s.strip().capitalize()
+        for s in env.get("MODERATION_SUGGESTIONS", ",".join(DEFAULT_MODERATION_SUGGESTIONS)).split(",")
+        if s.strip()
+    )
+    unknown = suggestions - set(SUGGESTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"MODERATION_SUGGESTIONS may hold {', '.join(SUGGESTIONS)}; got {', '.join(sorted(unknown))}"
+        )
+    topic = env.get("MODERATION_TOPIC", "").strip() or None
+    if needs_topic and topic is None:
+        raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
+    secret_id = _required(env, "TENCENTCLOUD_SECRETID", "give the function an execution role (SCF sets it)")
+    secret_key = _required(env, "TENCENTCLOUD_SECRETKEY", "give the function an execution role (SCF sets it)")
+    return Settings(
+        callback_keys=keys,
+        sign_tolerance_seconds=_integer(env, "LIVE_SIGN_TOLERANCE_SECONDS", DEFAULT_SIGN_TOLERANCE_SECONDS, 0, 86400),
+        cos_bucket=bucket,
+        cos_region=region,
+        cos_prefix=f"{prefix}/" if prefix else "",
+        cos_scheme=_scheme(env, "COS_SCHEME"),
+        cos_proxy=env.get("COS_PROXY", "").strip() or None,
+        moderation_topic=topic,
+        moderation_suggestions=suggestions,
+        moderation_min_score=_integer(env, "MODERATION_MIN_SCORE", DEFAULT_MODERATION_MIN_SCORE, 0, 100),
+        tdmq_region=env.get("TDMQ_REGION", "").strip() or env.get("TENCENTCLOUD_REGION", "").strip() or region,
+        tdmq_endpoint=env.get("TDMQ_ENDPOINT", "").strip() or None,
+        tdmq_scheme=_scheme(env, "TDMQ_SCHEME"),
+        secret_id=secret_id,
+        secret_key=secret_key,
+        session_token=env.get("TENCENTCLOUD_SESSIONTOKEN", "").strip() or None,
+    )

@@ -1,0 +1,79 @@
+"""COS key layout: deterministic keys built from each event's own identity.
+
+A retried callback maps to the same key, so storing it again rewrites the same object. Every
+part taken from a payload is encoded so that no value can leave its folder or collide with
+another value, and times are zero-padded so listing order is time order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.events import CallbackEvent, ModerationHit, RecordEvent, SnapshotEvent, StreamEvent
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+MAX_PART = 96
+"""Longest encoded part kept readable; longer values end in a digest (COS keys max 850 bytes)."""
+
+
+def encode_part(value: str) -> str:
+    """Encode one key part: [A-Za-z0-9._-] stay, every other byte of its UTF-8 becomes ~HH.
+
+    Decoding is unambiguous (`~` is always an escape), so distinct values give distinct parts;
+    a part never contains `/`, is never `.` or `..`, and the empty value is `~`.
+    """
+    if value == "":
+        return "~"
+    raw = value.encode("utf-8", "surrogatepass")
+    out = "".join(chr(b) if b in _SAFE else f"~{b:02X}" for b in raw)
+    if out.strip(".") == "":
+        out = out.replace(".", "~2E")
+    if len(out) > MAX_PART:
+        out = f"{out[: MAX_PART - 18]}~~{hashlib.sha256(raw).hexdigest()[:16]}"
+    return out
+
+
+def _date(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y/%m/%d")
+
+
+def _stream_folder(kind: str, event: CallbackEvent, stream_id: str, ts: int) -> str:
+    return "/".join((kind, encode_part(event.app), encode_part(event.appname), encode_part(stream_id), _date(ts)))
+
+
+def event_key(event: CallbackEvent) -> str:
+    """The key (without the configured prefix) under which an event's document is stored."""
+    if isinstance(event, StreamEvent):
+        side = "begin" if event.event_type == 1 else "end"
+        folder = _stream_folder("sessions", event, event.stream_id, event.event_time)
+        return f"{folder}/{event.event_time:012d}-{encode_part(event.sequence)}-{side}.json"
+    if isinstance(event, RecordEvent):
+        folder = _stream_folder("records", event, event.stream_id, event.end_time)
+        return f"{folder}/{event.end_time:012d}-{encode_part(event.identity)}.json"
+    if isinstance(event, SnapshotEvent):
+        folder = _stream_folder("snapshots", event, event.stream_id, event.create_time)
+        return f"{folder}/{event.create_time:012d}-{encode_part(event.pic_url)}.json"
+    if isinstance(event, ModerationHit):
+        folder = _stream_folder("moderation", event, event.stream_id, event.event_time)
+        return f"{folder}/{event.event_time:012d}-{dedupe_id(event)}.json"
+    raise TypeError(f"no key layout for {type(event).__name__}")
+
+
+def dedupe_id(hit: ModerationHit) -> str:
+    """Stable identity of a moderation hit: the same frame of the same stream gives the same id."""
+    identity = "\n".join((hit.app, hit.appname, hit.stream_id, str(hit.event_time), hit.img))
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def quarantine_key(function: str, payload: dict[str, Any], t: int) -> str:
+    """Where an authentic but unusable payload is kept: dated by its `t`, named by its content."""
+    digest = hashlib.sha256(canonical_json(payload)).hexdigest()[:32]
+    return f"quarantine/{encode_part(function)}/{_date(t)}/{digest}.json"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes: the same document always gives the same object in COS."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("ascii")

@@ -1,0 +1,77 @@
+"""CSS callback signature: `sign = md5(callback_key + str(t))`, `t` being the expiry time.
+
+Usable on its own (`verify_signature(payload, keys)`), in the spirit of Stripe's
+`construct_event`: every failure is a typed `SignatureError` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.config import DEFAULT_SIGN_TOLERANCE_SECONDS
+from shared.errors import ExpiredSignature, InvalidSignature, MissingSignature
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def sign(key: str, t: int | str) -> str:
+    """The signature CSS computes for expiry `t` with callback key `key` (lower-case hex)."""
+    return hashlib.md5(f"{key}{t}".encode()).hexdigest()
+
+
+def _expiry_digits(t: Any) -> str:
+    """The decimal digits of `t` as CSS signed them; `t` may arrive as a number or a digit string."""
+    if isinstance(t, bool):
+        raise MissingSignature("field 't' must be a Unix time in seconds, got a boolean")
+    if isinstance(t, int):
+        digits = str(t)
+    elif isinstance(t, str):
+        digits = t
+    elif t is None:
+        raise MissingSignature("field 't' (signature expiry) is missing")
+    else:
+        raise MissingSignature(f"field 't' must be a Unix time in seconds, got {type(t).__name__}")
+    if not _DIGITS.fullmatch(digits):
+        raise MissingSignature("field 't' must be a Unix time in seconds (up to 12 digits)")
+    return digits
+
+
+def verify_signature(
+    payload: Mapping[str, Any],
+    keys: Sequence[str],
+    *,
+    now: float | None = None,
+    tolerance: int = DEFAULT_SIGN_TOLERANCE_SECONDS,
+) -> int:
+    """Check `payload["sign"]` against every key and `payload["t"]` against the clock.
+
+    Returns the index of the matching key (0 is the newest). Raises `MissingSignature` (401) when
+    `sign` or `t` is absent or malformed, `InvalidSignature` (403) when no key matches, and
+    `ExpiredSignature` (403) when `now > t + tolerance`.
+    """
+    if not keys:
+        raise InvalidSignature("no callback key is configured; every callback is refused")
+    given = payload.get("sign")
+    if given is None:
+        raise MissingSignature("field 'sign' is missing")
+    if not isinstance(given, str) or not _HEX32.fullmatch(given):
+        raise MissingSignature("field 'sign' must be 32 hexadecimal characters")
+    digits = _expiry_digits(payload.get("t"))
+    given_bytes = given.lower().encode()
+    matched = -1
+    # Compare against every key, without stopping early, so timing does not tell which matched.
+    for index, key in enumerate(keys):
+        if hmac.compare_digest(given_bytes, sign(key, digits).encode()) and matched < 0:
+            matched = index
+    if matched < 0:
+        raise InvalidSignature("field 'sign' does not match any configured callback key")
+    now = time.time() if now is None else now
+    if now > int(digits) + tolerance:
+        raise ExpiredSignature(f"signature expired {int(now - int(digits))} s ago (tolerance {tolerance} s)")
+    return matched

@@ -1,0 +1,127 @@
+"""COS store: one PUT per stored event through cos-python-sdk-v5, bounded in time.
+
+The SDK's own retries (with sleeps) are off; this adapter retries once, only for connection
+failures, timeouts and 5xx answers, and only while the invocation's budget allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+from shared.budget import Budget
+from shared.config import Settings
+from shared.errors import DependencyError, DependencyTimeout
+
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 2.5
+ATTEMPT_WORST_CASE = CONNECT_TIMEOUT + READ_TIMEOUT
+ATTEMPTS = 2
+
+T = TypeVar("T")
+
+# The SDKs log request headers (signatures, session tokens) at DEBUG: never let that through.
+logging.getLogger("qcloud_cos").setLevel(logging.WARNING)
+
+
+class CosStore:
+    """Thin adapter over `CosS3Client` for the documents this project keeps."""
+
+    def __init__(self, settings: Settings) -> None:
+        proxies = {"http": settings.cos_proxy, "https": settings.cos_proxy} if settings.cos_proxy else None
+        config = CosConfig(
+            Region=settings.cos_region,
+            SecretId=settings.secret_id,
+            SecretKey=settings.secret_key,
+            Token=settings.session_token,
+            Scheme=settings.cos_scheme,
+            Timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),  # handed to requests as (connect, read)
+            Proxies=proxies,
+            PoolConnections=1,
+            PoolMaxSize=4,
+        )
+        self.client = CosS3Client(config, retry=0)
+        self.bucket = settings.cos_bucket
+        self.prefix = settings.cos_prefix
+
+    def _call(self, what: str, budget: Budget | None, call: Callable[[], T]) -> T:
+        budget = budget or Budget()
+        failure: Exception | None = None
+        for _ in range(ATTEMPTS):
+            if failure is not None and not budget.allows(ATTEMPT_WORST_CASE):
+                break
+            try:
+                return call()
+            except CosServiceError as exc:
+                status = exc.get_status_code()
+                if status < 500:
+                    raise DependencyError(f"COS {what} refused: {status} {exc.get_error_code()}") from None
+                failure = exc
+            except CosClientError as exc:
+                failure = exc
+        if isinstance(failure, CosServiceError):
+            raise DependencyError(f"COS {what} failed: {failure.get_status_code()} {failure.get_error_code()}")
+        message = str(failure)
+        if "timed out" in message.lower() or "timeout" in message.lower():
+            raise DependencyTimeout(f"COS {what} timed out")
+        raise DependencyError(f"COS {what} unreachable: {type(failure).__name__}")
+
+    def put_json(
+        self, key: str, body: bytes, metadata: Mapping[str, str] | None = None, budget: Budget | None = None
+    ) -> None:
+        meta = {f"x-cos-meta-{k}": v for k, v in (metadata or {}).items()}
+        self._call(
+            "PUT",
+            budget,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=body,
+                ContentType="application/json",
+                Metadata=meta,
+            ),
+        )
+
+    def exists(self, key: str, budget: Budget | None = None) -> bool:
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except CosServiceError as exc:
+                if exc.get_status_code() == 404:
+                    return False
+                raise
+            return True
+
+        return self._call("HEAD", budget, head)
+
+    # Reading side, used by the timeline and quarantine tools (not on the callback path).
+
+    def get_json(self, key: str) -> Any:
+        response = self._call("GET", None, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
+        return json.loads(response["Body"].get_raw_stream().read())
+
+    def delete(self, key: str) -> None:
+        self._call("DELETE", None, lambda: self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key))
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key under `prefix` (relative to the configured prefix), in key order."""
+        marker = ""
+        while True:
+            page = self._call(
+                "LIST",
+                None,
+                lambda marker=marker: self.client.list_objects(  # type: ignore[misc]
+                    Bucket=self.bucket, Prefix=self.prefix + prefix, Marker=marker, MaxKeys=1000
+                ),
+            )
+            contents = page.get("Contents") or []
+            for item in contents:
+                yield item["Key"][len(self.prefix) :]
+            if page.get("IsTruncated") != "true" or not contents:
+                return
+            marker = page.get("NextMarker") or contents[-1]["Key"]
