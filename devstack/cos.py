@@ -7,6 +7,7 @@ its usual virtual-host requests to the stand-in, which moto answers as S3 would.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from qcloud_cos import CosConfig, CosS3Client
@@ -25,13 +26,33 @@ def _cos_error(status: int) -> tuple[str, bytes]:
     return "application/xml", body.encode()
 
 
+class CosDialect:
+    """Speaks COS's header names to moto's S3 app: `x-cos-meta-*` is S3's `x-amz-meta-*`."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for name in [n for n in environ if n.startswith("HTTP_X_COS_META_")]:
+            environ["HTTP_X_AMZ_META_" + name[len("HTTP_X_COS_META_") :]] = environ.pop(name)
+
+        def cos_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            renamed = [
+                ("x-cos-meta-" + k[len("x-amz-meta-") :].lower() if k.lower().startswith("x-amz-meta-") else k, v)
+                for k, v in headers
+            ]
+            return start_response(status, renamed, *args)
+
+        return self.app(environ, cos_start_response)  # type: ignore[no-any-return]
+
+
 class CosStandIn:
     def __init__(self, port: int = 0) -> None:
         from moto.server import create_backend_app  # dev-only dependency
 
         with _app_lock:
             app = create_backend_app("s3")
-        self.faults = FaultInjector(app, _cos_error)
+        self.faults = FaultInjector(CosDialect(app), _cos_error)
         self.server = Server(self.faults, port=port)
 
     @property

@@ -1,0 +1,288 @@
+"""The behaviour table, row by row, through every function's main_handler against the stand-ins."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from devstack import payloads
+from devstack.stack import DEV_CALLBACK_KEY
+from shared import pipeline
+from tests.conftest import Live, body_of
+
+KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
+PREFIX = {
+    "stream_begin": "sessions/",
+    "stream_end": "sessions/",
+    "record": "records/",
+    "snapshot": "snapshots/",
+    "porn_detect": "moderation/",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_authentic_callback_is_answered_200_and_stored_once(live: Live, kind: str) -> None:
+    payload = payloads.signed(payloads.BUILDERS[kind]())
+    answer = live.invoke(kind, payload)
+    assert answer["statusCode"] == 200
+    assert body_of(answer) == {"code": 0}
+    assert answer["headers"]["Content-Type"] == "application/json"
+    documents = live.documents()
+    assert list(documents) == [live.logs[-1]["key"]]
+    (key, document) = next(iter(documents.items()))
+    assert key.startswith(PREFIX[kind])
+    assert document["kind"] == kind
+    assert "sign" not in document["original"]
+    assert document["original"]["t"] == payload["t"]
+    assert document["original"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
+    assert document["event"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_retried_callback_rewrites_the_same_object_with_the_same_bytes(live: Live, kind: str) -> None:
+    payload = payloads.signed(payloads.BUILDERS[kind]())
+    first = live.invoke(kind, payload)
+    stored = live.objects()
+    for _ in range(3):
+        assert live.invoke(kind, payload)["statusCode"] == 200
+    assert first["statusCode"] == 200
+    assert live.objects() == stored
+    assert len(stored) == 1
+
+
+def test_retried_moderation_hit_is_published_once(live: Live) -> None:
+    payload = payloads.signed(payloads.porn_hit(suggestion="Block"))
+    outcomes = [live.invoke("porn_detect", payload) and live.logs[-1]["outcome"] for _ in range(4)]
+    assert outcomes == ["published", "duplicate", "duplicate", "duplicate"]
+    assert len(live.published()) == 1
+
+
+def test_stored_documents_keep_normalised_fields_and_unknown_extras(live: Live) -> None:
+    live.invoke("record", payloads.signed(payloads.record(duration=60, future_field="kept")))
+    live.invoke("stream_end", payloads.signed(payloads.stream_end(push_ms=5000, errcode=18)))
+    record = next(iter(live.documents("records/").values()))
+    assert record["event"]["callback_ext"] == {"video_codec": "h264", "resolution": "1280x720"}
+    assert record["event"]["duration"] == 60
+    assert record["original"]["future_field"] == "kept"
+    end = next(iter(live.documents("sessions/").values()))
+    assert end["event"]["push_duration"] == 5000
+    assert end["event"]["errcode"] == 18
+    assert end["event"]["end_reason"].startswith("push refused")
+
+
+def test_received_time_and_request_id_are_object_metadata_not_body(live: Live) -> None:
+    live.invoke("snapshot", payloads.signed(payloads.snapshot()), request_id="req-abc")
+    key = live.logs[-1]["key"]
+    head = {k.lower(): v for k, v in live.stack.cos.client().head_object(Bucket=live.bucket, Key=key).items()}
+    assert head["x-cos-meta-request-id"] == "req-abc"
+    assert head["x-cos-meta-trigger"] == "apigw"
+    assert head["x-cos-meta-received-at"].endswith("Z")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_function_url_and_direct_invoke_are_answered_like_api_gateway(live: Live, kind: str) -> None:
+    for trigger, stream in (("url", "via-url"), ("direct", "via-direct")):
+        answer = live.invoke(kind, payloads.signed(payloads.BUILDERS[kind](stream_id=stream)), trigger=trigger)
+        assert answer["statusCode"] == 200, answer
+    keys = list(live.objects())
+    assert len(keys) == 2
+    assert any("/via-url/" in k for k in keys) and any("/via-direct/" in k for k in keys)
+
+
+def test_base64_encoded_body_is_accepted(live: Live) -> None:
+    answer = live.invoke("record", payloads.signed(payloads.record()), as_base64=True)
+    assert answer["statusCode"] == 200
+    assert len(live.objects()) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("body", "method", "status"),
+    [
+        ("not json", "POST", 400),
+        ("[1, 2, 3]", "POST", 400),
+        ("", "POST", 400),
+        (json.dumps({"pad": "x" * (1024 * 1024 + 10)}), "POST", 413),
+        (None, "GET", 405),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
+    live: Live, kind: str, body: str | None, method: str, status: int
+) -> None:
+    sent = body if body is not None else payloads.signed(payloads.BUILDERS[kind]())
+    answer = live.invoke(kind, sent, method=method)
+    assert answer["statusCode"] == status
+    reply = body_of(answer)
+    assert reply["code"] == status and reply["message"]
+    assert live.objects() == {}
+    assert live.published() == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forged_missing_or_expired_signatures_are_refused_and_write_nothing(live: Live, kind: str) -> None:
+    base = payloads.BUILDERS[kind]()
+    now = int(time.time())
+    cases = [
+        (payloads.signed(base, key="not-the-key"), 403),
+        (payloads.signed(base, t=now - 301), 403),
+        ({**payloads.signed(base), "t": "junk"}, 401),
+        ({k: v for k, v in payloads.signed(base).items() if k != "sign"}, 401),
+        ({k: v for k, v in payloads.signed(base).items() if k != "t"}, 401),
+        ({**payloads.signed(base, t=now + 600), "t": now + 601}, 403),
+    ]
+    for payload, status in cases:
+        answer = live.invoke(kind, payload)
+        assert answer["statusCode"] == status, (payload, answer)
+        assert live.logs[-1]["outcome"] == "forbidden"
+    assert live.objects() == {}
+    assert live.published() == []
+
+
+def test_signature_within_the_tolerance_after_t_is_accepted(live: Live) -> None:
+    answer = live.invoke("record", payloads.signed(payloads.record(), t=int(time.time()) - 240))
+    assert answer["statusCode"] == 200
+
+
+def test_rotated_keys_are_both_accepted(live: Live) -> None:
+    live.configure(LIVE_CALLBACK_KEYS="brand-new-key," + DEV_CALLBACK_KEY)
+    assert live.deliver("record", key="brand-new-key", stream_id="a")["statusCode"] == 200
+    assert live.deliver("record", key=DEV_CALLBACK_KEY, stream_id="b")["statusCode"] == 200
+    assert live.deliver("record", key="retired-key", stream_id="c")["statusCode"] == 403
+    assert len(live.objects()) == 2
+
+
+@pytest.mark.parametrize("keys", [None, "", " , "])
+def test_without_callback_keys_nothing_is_accepted(live: Live, keys: str | None) -> None:
+    live.configure(LIVE_CALLBACK_KEYS=keys)
+    answer = live.deliver("record")
+    assert answer["statusCode"] == 500
+    assert "LIVE_CALLBACK_KEYS" in body_of(answer)["message"]
+    assert live.logs[-1]["outcome"] == "misconfigured"
+    assert live.objects() == {}
+
+
+def test_porn_detect_without_a_topic_is_a_configuration_error(live: Live) -> None:
+    live.configure(MODERATION_TOPIC=None)
+    answer = live.deliver("porn_detect")
+    assert answer["statusCode"] == 500
+    assert "MODERATION_TOPIC" in body_of(answer)["message"]
+    assert live.deliver("record")["statusCode"] == 200  # the other functions do not need it
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_authentic_event_of_another_kind_is_quarantined_and_answered_200(live: Live, kind: str) -> None:
+    other = "record" if kind != "record" else "snapshot"
+    payload = payloads.signed(payloads.BUILDERS[other]())
+    answer = live.invoke(kind, payload)
+    assert answer["statusCode"] == 200
+    log = live.logs[-1]
+    assert log["outcome"] == "quarantined" and log["level"] == "error"
+    assert "is not handled by" in log["reason"]
+    documents = live.documents()
+    assert list(documents) == [log["key"]]
+    assert log["key"].startswith(f"quarantine/{kind}/")
+    kept = documents[log["key"]]
+    assert kept["payload"] == {k: v for k, v in payload.items() if k != "sign"} | {
+        "stream_param": "txSecret=***&txTime=6B5C3A00"
+    }
+    assert live.invoke(kind, payload)["statusCode"] == 200  # a retry lands on the same object
+    assert len(live.objects()) == 1
+
+
+def test_authentic_event_with_invalid_fields_is_quarantined_with_the_reason(live: Live) -> None:
+    payload = payloads.signed(payloads.stream_begin(event_time="yesterday", user_secret_value="s3cr3t-value"))
+    answer = live.invoke("stream_begin", payload)
+    assert answer["statusCode"] == 200
+    log = live.logs[-1]
+    assert log["outcome"] == "quarantined"
+    assert "event_time" in log["reason"]
+    assert "yesterday" not in live.raw_logs[-1]  # reasons never echo the input
+    assert len(live.objects("quarantine/stream_begin/")) == 1
+
+
+def test_unknown_event_type_is_quarantined(live: Live) -> None:
+    answer = live.invoke("record", payloads.signed({"event_type": 321, "stream_id": "s1", "errcode": 5}))
+    assert answer["statusCode"] == 200
+    assert "321" in live.logs[-1]["reason"]
+    assert len(live.objects("quarantine/record/")) == 1
+
+
+def test_moderation_message_format_and_tags(live: Live) -> None:
+    payload = payloads.signed(payloads.porn_hit(stream_id="room-7", suggestion="Review", score=77))
+    assert live.invoke("porn_detect", payload)["statusCode"] == 200
+    (message,) = live.published()
+    assert message["MsgTag"] == ["Review", "Porn"]
+    content = json.loads(message["MsgContent"])
+    key = live.logs[-1]["key"]
+    assert content == {
+        "dedupe_id": key.rsplit("-", 1)[1].removesuffix(".json"),
+        "stream_id": "room-7",
+        "app": payloads.PUSH_DOMAIN,
+        "appname": payloads.APPNAME,
+        "appid": payloads.APPID,
+        "img": payload["img"],
+        "suggestion": "Review",
+        "label": "Porn",
+        "sub_label": "",
+        "score": 77,
+        "type": [1],
+        "screenshot_time": payload["screenshotTime"],
+        "send_time": payload["sendTime"],
+        "evidence_key": key,
+    }
+    evidence = live.documents()[key]
+    assert evidence["message"] == content
+    head = {k.lower(): v for k, v in live.stack.cos.client().head_object(Bucket=live.bucket, Key=key).items()}
+    assert head["x-cos-meta-msg-id"] == message["MsgId"]
+
+
+def test_pass_hits_are_stored_but_not_published(live: Live) -> None:
+    assert live.deliver("porn_detect", suggestion="Pass")["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "stored"
+    assert live.published() == []
+    assert len(live.objects("moderation/")) == 1
+
+
+def test_published_suggestions_are_configurable(live: Live) -> None:
+    live.configure(MODERATION_SUGGESTIONS="Block")
+    live.deliver("porn_detect", suggestion="Review", stream_id="r")
+    live.deliver("porn_detect", suggestion="Block", stream_id="b")
+    assert [json.loads(m["MsgContent"])["stream_id"] for m in live.published()] == ["b"]
+    assert len(live.objects("moderation/")) == 2
+
+
+def test_cos_prefix_is_applied_to_every_key(live: Live) -> None:
+    live.configure(COS_PREFIX="tenant-a/")
+    live.deliver("record")
+    (key,) = live.objects()
+    assert key.startswith("tenant-a/records/")
+    assert live.documents()[key]["key"] == key
+
+
+def test_one_structured_log_line_per_invocation(live: Live) -> None:
+    live.deliver("record", stream_id="cam-1")
+    live.invoke("record", "garbage")
+    assert len(live.logs) == 2
+    ok, bad = live.logs
+    assert {"function", "event_type", "stream", "outcome", "status", "latency_ms", "request_id", "key"} <= set(ok)
+    assert (ok["function"], ok["event_type"], ok["stream"], ok["outcome"], ok["status"]) == (
+        "record",
+        100,
+        "cam-1",
+        "stored",
+        200,
+    )
+    assert ok["request_id"] and ok["latency_ms"] > 0
+    assert (bad["status"], bad["outcome"], bad["level"]) == (400, "rejected", "warning")
+
+
+def test_one_cos_request_per_stored_event_and_clients_reused(live: Live) -> None:
+    live.deliver("record", stream_id="warm-up")
+    store = pipeline.instance("record").store
+    before = live.stack.cos.faults.requests
+    for n in range(5):
+        live.deliver("snapshot", stream_id=f"s{n}")
+    assert live.stack.cos.faults.requests - before == 5
+    assert pipeline.instance("snapshot").store is store
