@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Builds the SCF code package: shared/ + functions/ + the runtime dependencies of requirements.txt,
+# vendored next to them, so the package root is the code root SCF imports the handlers from.
+#
+#   scripts/package.sh                  # SCF target (default): manylinux x86-64 wheels for CPython 3.10
+#   scripts/package.sh --target local   # wheels for the Python running this script (used by the tests)
+#
+# Options: --out DIR (default build/package), --zip FILE (default build/live-callbacks.zip),
+#          --python PY (interpreter whose pip installs; default .venv/bin/python, else python3),
+#          --max-mb N (fail when the zip is larger; default 10).
+# Nothing from tests/, devstack/, scripts/ or the dev requirements goes in. Prints the zip's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+TARGET=scf
+OUT=build/package
+ZIP=build/live-callbacks.zip
+MAX_MB=10
+PYTHON=${PYTHON:-}
+# SCF's Python3.10 runtime: CPython 3.10 on Linux x86-64 (glibc), see docs/DEPLOY.md.
+SCF_PLATFORM=manylinux2014_x86_64
+SCF_PYTHON_VERSION=3.10
+SCF_ABI=cp310
+# crcmod (required by cos-python-sdk-v5) is published as a source archive only; its pure-Python
+# implementation is repacked as a wheel (see make_pure_crcmod_wheel).
+CRCMOD_VERSION=1.7
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) TARGET=$2; shift 2 ;;
+    --target=*) TARGET=${1#*=}; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    --out=*) OUT=${1#*=}; shift ;;
+    --zip) ZIP=$2; shift 2 ;;
+    --zip=*) ZIP=${1#*=}; shift ;;
+    --python) PYTHON=$2; shift 2 ;;
+    --python=*) PYTHON=${1#*=}; shift ;;
+    --max-mb) MAX_MB=$2; shift 2 ;;
+    --max-mb=*) MAX_MB=${1#*=}; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "package.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$TARGET" in
+  scf | local) ;;
+  *) echo "package.sh: --target must be 'scf' or 'local', got '$TARGET'" >&2; exit 2 ;;
+esac
+if [ -z "$PYTHON" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+case "$OUT" in
+  "" | / | . | .. | "$ROOT") echo "package.sh: refusing to build into '$OUT'" >&2; exit 2 ;;
+esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/live-callbacks-package.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+WHEELHOUSE=$WORK/wheelhouse
+mkdir -p "$WHEELHOUSE"
+
+make_pure_crcmod_wheel() {
+  # The sdist holds python3/crcmod/*.py (pure Python, used whenever the C extension is absent)
+  # and an optional C extension. Building it would compile the extension for the build
+  # machine's Python, not SCF's; the pure-Python modules are version independent.
+  "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: --dest "$WORK/sdist" "crcmod==$CRCMOD_VERSION" \
+    2> >(grep -v "is ignored: it is neither" >&2)
+  "$PYTHON" - "$WORK/sdist/crcmod-$CRCMOD_VERSION.tar.gz" "$WHEELHOUSE" "$CRCMOD_VERSION" <<'PY'
+import base64, hashlib, sys, tarfile, zipfile
+
+sdist, wheelhouse, version = sys.argv[1:4]
+top = f"crcmod-{version}"
+files: dict[str, bytes] = {}
+with tarfile.open(sdist) as archive:
+    for name in ("__init__.py", "crcmod.py", "_crcfunpy.py", "predefined.py"):
+        files[f"crcmod/{name}"] = archive.extractfile(f"{top}/python3/crcmod/{name}").read()
+    files[f"{top}.dist-info/LICENSE"] = archive.extractfile(f"{top}/LICENSE").read()
+info = f"{top}.dist-info"
+files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: crcmod\nVersion: {version}\nLicense: MIT\n".encode()
+files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: package.sh\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+record = []
+for name, data in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append(f"{name},sha256={digest},{len(data)}")
+record.append(f"{info}/RECORD,,")
+files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+with zipfile.ZipFile(f"{wheelhouse}/{top}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as wheel:
+    for name, data in files.items():
+        wheel.writestr(name, data)
+PY
+}
+
+echo "== package: target=$TARGET out=$OUT zip=$ZIP"
+rm -rf "$OUT"
+mkdir -p "$OUT" "$(dirname "$ZIP")"
+
+make_pure_crcmod_wheel
+
+pip_args=(install --quiet --no-compile --disable-pip-version-check --target "$OUT" --only-binary=:all:
+  --find-links "$WHEELHOUSE" -r requirements.txt)
+if [ "$TARGET" = scf ]; then
+  pip_args+=(--platform "$SCF_PLATFORM" --python-version "$SCF_PYTHON_VERSION" --implementation cp --abi "$SCF_ABI")
+fi
+"$PYTHON" -m pip "${pip_args[@]}" 2> >(grep -v "is ignored: it is neither" >&2)
+
+# Our code: the packages the handlers import, nothing else from the repository.
+for tree in shared functions; do
+  (find "$tree" -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cp --parents -t "$OUT")
+done
+
+# Trim what never runs in SCF: bytecode caches, console scripts, type stubs, install records,
+# the vendored libraries' own test suites.
+find "$OUT" -depth \( -name __pycache__ -o -name SelfTest -o -name tests -o -name test \) -type d -exec rm -rf {} +
+find "$OUT" \( -name '*.pyc' -o -name '*.pyi' \) -type f -delete
+rm -rf "$OUT/bin"
+find "$OUT" -path '*.dist-info/*' \( -name RECORD -o -name INSTALLER -o -name REQUESTED -o -name direct_url.json \
+  -o -name entry_points.txt \) -type f -delete
+
+"$PYTHON" - "$OUT" "$ZIP" "$TARGET" "$SCF_ABI" "$MAX_MB" <<'PY'
+import os, re, sys, zipfile
+from pathlib import Path
+
+out, zip_path, target, abi, max_mb = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+
+# Minimal *.dist-info: METADATA keeps its header (name, version, requirements for
+# importlib.metadata) and drops the long description; licence files stay.
+for metadata in out.glob("*.dist-info/METADATA"):
+    header = metadata.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    metadata.write_text(header + "\n", encoding="utf-8")
+
+# Compiled extensions must be built for the runtime's Python (or the stable ABI).
+if target == "scf":
+    wrong = [
+        str(p.relative_to(out))
+        for p in out.rglob("*.so")
+        if not (p.name.endswith(f".cpython-{abi[2:]}-x86_64-linux-gnu.so") or p.name.endswith(".abi3.so"))
+    ]
+    if wrong:
+        sys.exit(f"package.sh: extensions not built for CPython {abi}: {', '.join(wrong)}")
+
+# Deterministic zip: sorted entries, fixed timestamps, so an unchanged build gives the same bytes.
+entries = sorted(p for p in out.rglob("*") if p.is_file())
+with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    for path in entries:
+        info = zipfile.ZipInfo(str(path.relative_to(out)), date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, path.read_bytes(), compresslevel=9)
+
+vendored = []
+for metadata in sorted(out.glob("*.dist-info/METADATA")):
+    text = metadata.read_text(encoding="utf-8", errors="replace")
+    name = re.search(r"^Name: (.+)$", text, re.M)
+    version = re.search(r"^Version: (.+)$", text, re.M)
+    vendored.append(f"{name.group(1).strip() if name else metadata.parent.name}=={version.group(1).strip() if version else '?'}")
+manifest = zip_path.with_name(zip_path.name + ".manifest.txt")
+manifest.write_text("\n".join(vendored) + "\n", encoding="utf-8")
+
+unpacked = sum(p.stat().st_size for p in entries)
+size = zip_path.stat().st_size
+print(f"vendored: {', '.join(vendored)}")
+print(f"package: {zip_path} {size} bytes zipped ({size / 2**20:.2f} MiB), {unpacked / 2**20:.2f} MiB unpacked, {len(entries)} files, target {target}")
+if size > max_mb * 2**20:
+    sys.exit(f"package.sh: {zip_path} is {size / 2**20:.2f} MiB, above the {max_mb:g} MiB budget")
+PY
