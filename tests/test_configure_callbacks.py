@@ -1,0 +1,188 @@
+"""scripts/configure_callbacks.py against the loopback `live` API stand-in, through the real SDK.
+
+Each run is the command a user types (a subprocess with the credentials in its environment);
+the stand-in records every call, so "the second run changes nothing" is checked on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.live_api import LiveApiStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "configure_callbacks.py"
+BASE = "https://service-abc123-1250000000.gz.apigw.tencentcs.com/release"
+KEY = "callback-key-Zq81x"
+CREDENTIALS = {"TENCENTCLOUD_SECRET_ID": "AKIDtestConfigure0000", "TENCENTCLOUD_SECRET_KEY": "testConfigureSecret0000"}
+EXPECTED_URLS = {
+    "StreamBeginNotifyUrl": f"{BASE}/live/stream-begin",
+    "StreamEndNotifyUrl": f"{BASE}/live/stream-end",
+    "RecordNotifyUrl": f"{BASE}/live/record",
+    "SnapshotNotifyUrl": f"{BASE}/live/snapshot",
+    "PornCensorshipNotifyUrl": f"{BASE}/live/porn-detect",
+}
+
+
+@pytest.fixture
+def api() -> Iterator[LiveApiStandIn]:
+    with LiveApiStandIn() as running:
+        yield running
+
+
+def configure(
+    api: LiveApiStandIn, *args: str, env: dict[str, str] | None = None, base: str | None = BASE
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(SCRIPT), "--domain", "push.example.com", "--endpoint", api.url, *args]
+    if base is not None:
+        command += ["--base-url", base]
+    environment = {"PATH": "/usr/bin:/bin", "LIVE_CALLBACK_KEYS": f"{KEY},older-key-kept-for-rotation"}
+    environment.update(CREDENTIALS if env is None else env)
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_first_run_creates_the_template_and_binds_it_with_one_rule(api: LiveApiStandIn) -> None:
+    output = ok(configure(api))
+
+    assert [action for action, _ in api.writes()] == ["CreateLiveCallbackTemplate", "CreateLiveCallbackRule"]
+    [template] = api.templates.values()
+    assert template["TemplateName"] == "live-callbacks"
+    assert {k: template[k] for k in EXPECTED_URLS} == EXPECTED_URLS
+    assert template["CallbackKey"] == KEY  # the first of LIVE_CALLBACK_KEYS
+    assert [(r["DomainName"], r["AppName"], r["TemplateId"]) for r in api.rules] == [
+        ("push.example.com", "live", template["TemplateId"])
+    ]
+    assert f"TemplateId {template['TemplateId']}" in output
+    assert KEY not in output
+
+
+def test_second_run_changes_nothing(api: LiveApiStandIn) -> None:
+    ok(configure(api))
+    writes_before = len(api.writes())
+
+    output = ok(configure(api))
+
+    assert len(api.writes()) == writes_before
+    assert len(api.templates) == 1 and len(api.rules) == 1
+    assert "unchanged" in output and "nothing to change" in output
+
+
+def test_changed_url_or_key_modifies_the_same_template_without_a_duplicate(api: LiveApiStandIn) -> None:
+    ok(configure(api))
+    [template_id] = api.templates
+
+    ok(configure(api, "--key", "rotated-key-0001", base="https://new-gateway.example.com/release"))
+
+    assert [action for action, _ in api.writes()][2:] == ["ModifyLiveCallbackTemplate"]
+    assert list(api.templates) == [template_id]
+    template = api.templates[template_id]
+    assert template["CallbackKey"] == "rotated-key-0001"
+    assert template["RecordNotifyUrl"] == "https://new-gateway.example.com/release/live/record"
+    assert [r["TemplateId"] for r in api.rules] == [template_id]
+
+
+def test_existing_template_of_the_same_name_is_updated_not_duplicated(api: LiveApiStandIn) -> None:
+    api.templates[7] = {"TemplateId": 7, "TemplateName": "live-callbacks", "RecordNotifyUrl": "https://old.example.com"}
+
+    ok(configure(api))
+
+    assert list(api.templates) == [7]
+    assert api.templates[7]["StreamEndNotifyUrl"] == EXPECTED_URLS["StreamEndNotifyUrl"]
+    assert [r["TemplateId"] for r in api.rules] == [7]
+
+
+def test_function_urls_can_be_given_one_per_function(api: LiveApiStandIn) -> None:
+    urls = {
+        kind: f"https://1250000000-{n}abc.ap-guangzhou.tencentscf.com"
+        for n, kind in enumerate(("stream-begin", "stream-end", "record", "snapshot", "porn-detect"))
+    }
+    flags = [arg for kind, url in urls.items() for arg in (f"--{kind}-url", url)]
+
+    ok(configure(api, *flags, base=None))
+
+    [template] = api.templates.values()
+    assert template["StreamBeginNotifyUrl"] == urls["stream-begin"]
+    assert template["PornCensorshipNotifyUrl"] == urls["porn-detect"]
+    assert len({template[k] for k in EXPECTED_URLS}) == 5
+
+
+def test_dry_run_prints_the_exact_requests_with_the_key_masked_and_sends_no_write(api: LiveApiStandIn) -> None:
+    done = configure(api, "--dry-run")
+    output = ok(done)
+
+    assert api.writes() == []
+    assert KEY not in output and KEY not in done.stderr
+    printed = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [p["Action"] for p in printed] == ["CreateLiveCallbackTemplate", "CreateLiveCallbackRule"]
+    assert printed[0]["Params"]["CallbackKey"] == "********"
+
+    ok(configure(api))  # the real run sends what the dry run printed
+    sent = api.writes()
+    assert sent[0][1] == {**printed[0]["Params"], "CallbackKey": KEY}
+    assert {k: v for k, v in sent[1][1].items() if k != "TemplateId"} == {
+        k: v for k, v in printed[1]["Params"].items() if k != "TemplateId"
+    }
+
+
+def test_dry_run_after_a_change_prints_only_the_modification(api: LiveApiStandIn) -> None:
+    ok(configure(api))
+    output = ok(configure(api, "--dry-run", "--key", "rotated-key-0002"))
+
+    printed = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [p["Action"] for p in printed] == ["ModifyLiveCallbackTemplate"]
+    assert printed[0]["Params"]["CallbackKey"] == "********"
+    assert "rotated-key-0002" not in output
+    assert api.templates[next(iter(api.templates))]["CallbackKey"] == KEY
+
+
+def test_a_domain_bound_to_another_template_is_kept_unless_replace_rule(api: LiveApiStandIn) -> None:
+    api.templates[3] = {"TemplateId": 3, "TemplateName": "someone-elses", "RecordNotifyUrl": "https://x.example.com"}
+    api.rules.append({"DomainName": "push.example.com", "AppName": "live", "TemplateId": 3})
+
+    refused = configure(api)
+    assert refused.returncode == 1
+    assert "--replace-rule" in refused.stderr and "template 3" in refused.stderr
+    assert [r["TemplateId"] for r in api.rules] == [3]
+
+    ok(configure(api, "--replace-rule"))
+    ours = next(t["TemplateId"] for t in api.templates.values() if t["TemplateName"] == "live-callbacks")
+    assert [(r["DomainName"], r["TemplateId"]) for r in api.rules] == [("push.example.com", ours)]
+    assert len([t for t in api.templates.values() if t["TemplateName"] == "live-callbacks"]) == 1
+
+
+def test_serverless_framework_credential_names_are_accepted(api: LiveApiStandIn) -> None:
+    ok(configure(api, env={"TENCENT_SECRET_ID": "AKIDfromDotEnv0000", "TENCENT_SECRET_KEY": "fromDotEnvSecret0000"}))
+    assert len(api.rules) == 1
+
+
+def test_without_credentials_it_explains_and_sends_nothing(api: LiveApiStandIn) -> None:
+    done = configure(api, env={})
+    assert done.returncode == 1
+    assert "TENCENTCLOUD_SECRET_ID" in done.stderr
+    assert api.calls == []
+
+
+def test_a_missing_url_names_the_flag_to_give(api: LiveApiStandIn) -> None:
+    done = configure(api, "--stream-begin-url", "https://a.example.com", base=None)
+    assert done.returncode == 1
+    assert "--stream-end-url" in done.stderr
+    assert api.calls == []
+
+
+def test_api_errors_are_reported_with_their_code(api: LiveApiStandIn) -> None:
+    api.faults.set("error", status=500)
+    done = configure(api)
+    assert done.returncode == 1
+    assert "DescribeLiveCallbackTemplates failed" in done.stderr
+    assert api.templates == {}
