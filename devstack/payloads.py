@@ -17,6 +17,8 @@ from shared.signing import sign
 APPID = 1250000000
 PUSH_DOMAIN = "push.example.com"
 APPNAME = "live"
+TX_SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+STREAM_PARAM = f"txSecret={TX_SECRET}&txTime=6B5C3A00"
 
 
 def signed(payload: dict[str, Any], key: str = DEV_CALLBACK_KEY, t: int | None = None) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def _common(stream_id: str) -> dict[str, Any]:
         "appname": APPNAME,
         "stream_id": stream_id,
         "channel_id": stream_id,
-        "stream_param": "txSecret=0a1b2c3d4e5f60718293a4b5c6d7e8f9&txTime=6B5C3A00",
+        "stream_param": STREAM_PARAM,
     }
 
 
@@ -140,7 +142,7 @@ def porn_hit(
         "appid": APPID,
         "app": PUSH_DOMAIN,
         "appname": APPNAME,
-        "stream_param": "txSecret=0a1b2c3d4e5f60718293a4b5c6d7e8f9&txTime=6B5C3A00",
+        "stream_param": STREAM_PARAM,
         "event_type": 317,
         "streamId": stream_id,
         "channelId": stream_id,

@@ -25,8 +25,9 @@ ATTEMPTS = 2
 
 T = TypeVar("T")
 
-# The SDKs log request headers (signatures, session tokens) at DEBUG: never let that through.
-logging.getLogger("qcloud_cos").setLevel(logging.WARNING)
+# The SDK logs request headers (signatures, session tokens) at DEBUG and every 404 or 5xx on its
+# own; the pipeline's one log line per invocation carries the outcome, so keep the SDK quiet.
+logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
 
 
 class CosStore:

@@ -25,7 +25,7 @@ REQUEST_TIMEOUT = 3
 MAX_TAG_LENGTH = 64
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
-logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+logging.getLogger("tencentcloud_sdk_common").setLevel(logging.CRITICAL)  # see storage.py
 
 
 def tag(value: str) -> str:
@@ -56,10 +56,12 @@ class TopicPublisher:
         try:
             answer = self.client.PublishCmqMsg(request)
         except TencentCloudSDKException as exc:
-            code = exc.get_code() or "Error"
-            if "timeout" in code.lower() or "timed out" in (exc.get_message() or "").lower():
+            code = str(exc.get_code() or "Error")
+            detail = exc.get_message() or ""  # the SDK puts the raw body (bytes) here for HTTP errors
+            detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+            if "timeout" in code.lower() or "timed out" in detail.lower():
                 raise DependencyTimeout(f"topic publish timed out ({code})") from None
-            raise DependencyError(f"topic publish failed: {code}: {(exc.get_message() or '')[:200]}") from None
+            raise DependencyError(f"topic publish failed: {code}: {detail[:200]}") from None
         if answer.Result is False:
             raise DependencyError("topic publish was not accepted (Result false)")
         return str(answer.MsgId or "")

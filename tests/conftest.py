@@ -7,13 +7,14 @@ import contextlib
 import io
 import itertools
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from devstack import payloads, triggers
-from devstack.stack import DEV_CALLBACK_KEY, DevStack
+from devstack.stack import DEV_CALLBACK_KEY, DEV_CREDENTIALS, DevStack
 from shared import pipeline
 
 _serial = itertools.count(1)
@@ -84,13 +85,43 @@ class Live:
         return self.stack.tdmq.published(self.topic)
 
 
+FUNCTION_SIDE_LOGGERS = {
+    "root",
+    "shared",
+    "qcloud_cos",
+    "tencentcloud_sdk_common",
+    "urllib3",
+    "requests",
+    "charset_normalizer",
+}
+SECRETS = (
+    DEV_CREDENTIALS["TENCENTCLOUD_SECRETID"],
+    DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"],
+    DEV_CREDENTIALS["TENCENTCLOUD_SESSIONTOKEN"],
+    DEV_CALLBACK_KEY,
+    payloads.TX_SECRET,
+)
+
+
 @pytest.fixture
-def live(stack: DevStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+def live(stack: DevStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[Live]:
+    """The harness; after every test it checks that no secret reached a log line or SDK log record."""
+    caplog.set_level(logging.DEBUG)
     harness = Live(stack, monkeypatch)
     yield harness
     stack.cos.faults.clear()
     stack.tdmq.faults.clear()
     pipeline.reset_instance()
+    keys = [k for k in harness.env["LIVE_CALLBACK_KEYS"].split(",") if k]
+    records = [  # what the function's side logs (the stand-ins' own server logs are the cloud's side)
+        r.getMessage()
+        for phase in ("setup", "call")
+        for r in caplog.get_records(phase)
+        if r.name.split(".")[0] in FUNCTION_SIDE_LOGGERS
+    ]
+    written = "\n".join([*harness.raw_logs, *records])
+    for secret in (*SECRETS, *keys):
+        assert secret not in written, "a secret reached the logs"
 
 
 def body_of(answer: Mapping[str, Any]) -> Any:
