@@ -117,7 +117,8 @@ def build_timeline(
         elif kind == "snapshot":
             stream["snapshots"].append(_int(event.get("create_time")))
         elif kind == "porn_detect":
-            message = document.get("message") if isinstance(document.get("message"), Mapping) else {}
+            found = document.get("message")
+            message: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
             suggestion = str(message.get("suggestion") or event.get("suggestion") or "").capitalize()
             score = message.get("score", event.get("score", event.get("socre")))
             stream["hits"].append(
@@ -238,7 +239,8 @@ def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
     """Left-aligned columns; the last column is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
-        indent + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1] for row in rows
+        (indent + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1]).rstrip()
+        for row in rows
     ]
 
 
@@ -256,9 +258,9 @@ def _counts_line(counts: Mapping[str, Any]) -> str:
     formats = ", ".join(f"{f} {n}" for f, n in counts["formats"].items())
     hits = ", ".join(f"{s} {n}" for s, n in counts["hits_by_suggestion"].items())
     return (
-        f"{sessions} · {counts['recordings']} recordings"
+        f"{sessions} · {plural(counts['recordings'], 'recording')}"
         + (f" ({formats})" if formats else "")
-        + f" · {counts['snapshots']} snapshots · {counts['hits']} moderation hits"
+        + f" · {plural(counts['snapshots'], 'snapshot')} · {plural(counts['hits'], 'moderation hit')}"
         + (f" ({hits}; {counts['publishable_hits']} published)" if hits else "")
     )
 
@@ -280,7 +282,14 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                 state = s["state"] + "".join(f"; {note}" for note in s["notes"])
                 end = _clock(s["end"]) if s["end"] is not None else "-"
                 rows.append(
-                    [str(n), _when(s["begin"], s["begin_estimated"]), end, duration(s["duration_s"]), state, reason]
+                    [
+                        str(n),
+                        _when(s["begin"], s["begin_estimated"]),
+                        end,
+                        "-" if s["state"] == LIVE else duration(s["duration_s"]),
+                        state,
+                        reason,
+                    ]
                 )
             lines.extend(table(rows))
         if stream["recordings"]:

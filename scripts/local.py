@@ -70,7 +70,9 @@ def describe_keys(keys: Sequence[str], development: bool) -> str:
     return f"from LIVE_CALLBACK_KEYS ({len(keys)} key{'s' if len(keys) > 1 else ''}, not shown)"
 
 
-def banner(url: str, routes: Sequence[Route], keys_line: str, cos_line: str, topic_line: str, demo: bool) -> str:
+def banner(
+    url: str, routes: Sequence[Route], keys_line: str, cos_line: str, topic_line: str, state: Path, demo: bool
+) -> str:
     width = max(len(r.path) for r in routes)
     lines = ["", "Live-callback functions running locally", ""]
     lines += [f"  {r.method} {url}{r.path.ljust(width)}  -> {r.function}" for r in routes]
@@ -79,13 +81,14 @@ def banner(url: str, routes: Sequence[Route], keys_line: str, cos_line: str, top
         f"  callback key  {keys_line}",
         f"  COS           {cos_line}",
         f"  topic         {topic_line}",
-        f"  logs          {_shown(STATE_DIR / 'functions.log')} (one JSON line per invocation)",
+        f"  logs          {_shown(state / 'functions.log')} (one JSON line per invocation)",
     ]
     if not demo:
         lines += [
             "",
             f"  simulate      .venv/bin/python scripts/simulate.py --url {url}",
-            "  timeline      .venv/bin/python scripts/timeline.py --local",
+            "  timeline      .venv/bin/python scripts/timeline.py "
+            + ("--local" if state == STATE_DIR else f"--env-file {_shown(state / 'stack.env')}"),
             "  stop          Ctrl-C",
         ]
     return "\n".join(lines) + "\n"
@@ -120,10 +123,16 @@ def invocation_line(invocation: Invocation) -> str:
             continue
         outcome = str(fields.get("outcome") or "")
         key = str(fields.get("key") or fields.get("reason") or "")
-    return (
-        f"{time.strftime('%H:%M:%S')} {invocation.method} {invocation.path} {invocation.status}"
-        f" {outcome} {invocation.latency_ms:.0f}ms {key}"
-    ).rstrip()
+    parts = (
+        time.strftime("%H:%M:%S"),
+        invocation.method,
+        invocation.path,
+        str(invocation.status),
+        outcome,
+        f"{invocation.latency_ms:.0f}ms",
+        key,
+    )
+    return " ".join(part for part in parts if part)
 
 
 def compare(expected: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
@@ -151,7 +160,8 @@ def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, pub
         f" ({args.duplicates:.0%} retried 1-2 more times, shuffled), {args.concurrency} senders"
     )
     progress = simulate.Progress(len(order), enabled=sys.stderr.isatty())
-    result = simulate.run(url, order, key, simulate.route_paths(), args.concurrency, progress=progress)
+    paths = simulate.route_paths(args.routes)
+    result = simulate.run(url, order, key, paths, args.concurrency, progress=progress)
     report = simulate.summary(scenario, order, result, url)
     console(simulate.describe(report))
     console()
@@ -167,7 +177,7 @@ def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, pub
     console(
         f"topic {settings.moderation_topic}: {len(topic_messages)} messages published"
         f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))})"
-        f" -> {_shown(STATE_DIR / 'published.jsonl')}"
+        f" -> {_shown(args.state_dir / 'published.jsonl')}"
     )
     if len(topic_messages) != publishable or any(n > 1 for n in dedupe_ids.values()):
         problems.append(f"topic: expected {publishable} messages, one per hit; got {len(topic_messages)}")
@@ -195,6 +205,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cos-port", type=int, default=0, help="COS stand-in port (default: any free port)")
     p.add_argument("--tdmq-port", type=int, default=0, help="TDMQ stand-in port (default: any free port)")
     p.add_argument("--routes", type=Path, default=ROOT / "serverless.yml", help="serverless.yml to take routes from")
+    p.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs, messages, stack.env (default .local/)")
     p.add_argument("--quiet", action="store_true", help="do not print a line per invocation")
     demo = p.add_argument_group("demo")
     demo.add_argument("--demo", action="store_true", help="send simulated traffic, print the timeline, exit")
@@ -255,11 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RouteError as exc:
         print(f"local: {exc}", file=sys.stderr)
         return 2
-    STATE_DIR.mkdir(exist_ok=True)
-    journal = STATE_DIR / "published.jsonl"
+    state: Path = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    journal = state / "published.jsonl"
     journal.write_text("")  # one run's messages: the embedded COS stand-in forgets too
-    function_log = (STATE_DIR / "functions.log").open("w", encoding="utf-8")
-    stack_env = STATE_DIR / "stack.env"
+    function_log = (state / "functions.log").open("w", encoding="utf-8")
+    stack_env = state / "stack.env"
     keys, development = callback_keys(os.environ)
 
     published: list[dict[str, Any]] = []
@@ -279,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             console(invocation_line(invocation))
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     stack: DevStack | None = None
     tdmq: TdmqStandIn | None = None
     gateway: Server | None = None
@@ -315,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"local: cannot listen on {args.host}:{port}: {exc.strerror}; try --port", file=sys.stderr)
             return 2
-        console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, args.demo))
+        console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
         if args.demo:
             return run_demo(args, gateway.url, keys[0], console, published)
         stop = threading.Event()

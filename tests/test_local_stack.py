@@ -1,0 +1,422 @@
+"""The local stack: the gateway built from serverless.yml, the simulator, the timeline and `local.py --demo`.
+
+HTTP goes over loopback to the real handlers, which reach the stand-ins through the real SDKs;
+the scripts run as subprocesses with the venv's Python, as a developer runs them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from devstack import payloads
+from devstack.gateway import Invocation, LocalGateway, RouteError, load_routes, routes_from_config
+from devstack.servers import Server
+from devstack.stack import DEV_CALLBACK_KEY, DEV_CREDENTIALS
+from devstack.timeline import LIVE, NO_BEGIN, NO_END, build_timeline, render
+from shared.events import MODELS
+from shared.layout import event_key
+from tests.conftest import Live
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
+PREFIX_OF = {"stream_begin": "sessions/", "stream_end": "sessions/", "record": "records/"}
+SECRETS = (DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"], DEV_CREDENTIALS["TENCENTCLOUD_SESSIONTOKEN"], payloads.TX_SECRET)
+
+
+class Gateway:
+    def __init__(self, server: Server, invocations: list[Invocation]) -> None:
+        self.server = server
+        self.url = server.url
+        self.invocations = invocations
+
+    def post(self, path: str, body: bytes | Mapping[str, Any], method: str = "POST") -> tuple[int, Any, Any]:
+        return request(self.url + path, body, method)
+
+
+def request(url: str, body: bytes | Mapping[str, Any], method: str = "POST") -> tuple[int, Any, Any]:
+    """One HTTP request on its own connection: status, JSON body, headers."""
+    parts = urlsplit(url)
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    connection = http.client.HTTPConnection(parts.netloc, timeout=15)
+    try:
+        connection.request(
+            method, parts.path, body=data if method == "POST" else None, headers={"Content-Type": "application/json"}
+        )
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read()), answer.headers
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def gateway_server() -> Iterator[tuple[Server, list[Invocation]]]:
+    invocations: list[Invocation] = []
+    with Server(LocalGateway(on_invocation=invocations.append)) as server:
+        yield server, invocations
+
+
+@pytest.fixture
+def gateway(gateway_server: tuple[Server, list[Invocation]], live: Live) -> Iterator[Gateway]:
+    """The in-process gateway, serving this test's `live` environment; its function logs join `live`'s."""
+    server, invocations = gateway_server
+    invocations.clear()
+    yield Gateway(server, invocations)
+    for invocation in invocations:  # so the `live` fixture checks them for secrets too
+        live.raw_logs.extend(invocation.logs)
+
+
+def script_env(live: Live, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "TDMQ_"))}
+    return {**env, **live.env, **extra}
+
+
+def run_script(name: str, *args: str, env: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def simulate(gateway: Gateway, live: Live, *args: str) -> dict[str, Any]:
+    done = run_script("simulate.py", "--url", gateway.url, "--json", "--no-progress", *args, env=script_env(live))
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def stored_counts(live: Live) -> dict[str, Counter[str]]:
+    """Per stream, how many documents of each kind the functions stored."""
+    counts: dict[str, Counter[str]] = {}
+    for key, document in live.documents().items():
+        stream = key.split("/")[3]
+        counts.setdefault(stream, Counter())[document["kind"]] += 1
+    return counts
+
+
+# Routes
+
+
+def test_gateway_routes_are_the_apigw_apis_of_serverless_yml() -> None:
+    config = yaml.safe_load((ROOT / "serverless.yml").read_text())
+    apis = [api for t in config["inputs"]["triggers"] if t["type"] == "apigw" for api in t["parameters"]["apis"]]
+    routes = load_routes()
+    assert [(r.path, r.method, r.function) for r in routes] == [(a["path"], a["method"], a["function"]) for a in apis]
+    assert sorted(r.kind for r in routes) == sorted(KINDS)
+    for route in routes:
+        assert (ROOT / route.handler.rsplit(".", 1)[0]).with_suffix(".py").is_file()
+
+
+def test_routes_follow_a_changed_serverless_yml_and_refuse_a_route_to_nowhere() -> None:
+    functions = {"record": {"handler": "functions/record/index.main_handler"}}
+    apis = [{"path": "/hooks/rec", "method": "post", "function": "record"}]
+    routes = routes_from_config(
+        {"inputs": {"functions": functions, "triggers": [{"type": "apigw", "parameters": {"apis": apis}}]}}
+    )
+    assert [(r.path, r.method, r.kind) for r in routes] == [("/hooks/rec", "POST", "record")]
+    # Without an apigw trigger (Function URLs), every function still gets a local route.
+    fallback = routes_from_config({"inputs": {"functions": functions, "triggers": [{"type": "timer"}]}})
+    assert [(r.path, r.kind) for r in fallback] == [("/live/record", "record")]
+    with pytest.raises(RouteError, match=r"'snapshot', which is not in inputs\.functions"):
+        apis = [{"path": "/x", "method": "POST", "function": "snapshot"}]
+        routes_from_config(
+            {"inputs": {"functions": functions, "triggers": [{"type": "apigw", "parameters": {"apis": apis}}]}}
+        )
+
+
+# The gateway
+
+
+def test_signed_post_through_the_gateway_is_stored_under_its_request_id(gateway: Gateway, live: Live) -> None:
+    payload = payloads.record("gw-stream", file_format="flv")
+    status, body, headers = gateway.post("/live/record", payloads.signed(payload, DEV_CALLBACK_KEY))
+
+    assert (status, body) == (200, {"code": 0})
+    key = event_key(MODELS["record"].model_validate(payload))
+    assert list(live.objects()) == [key]
+    assert live.documents()[key]["event"]["file_format"] == "flv"
+    request_id = headers["X-Api-RequestId"]
+    head = live.stack.cos.client().head_object(Bucket=live.bucket, Key=key)
+    metadata = {name.lower(): value for name, value in head.items()}
+    assert metadata["x-cos-meta-request-id"] == request_id  # requestContext.requestId reached the function
+    (invocation,) = gateway.invocations
+    (log,) = [json.loads(line) for line in invocation.logs]
+    assert (log["trigger"], log["request_id"], log["status"], log["key"]) == ("apigw", request_id, 200, key)
+
+
+def test_gateway_answers_as_api_gateway_would_and_stores_nothing_it_refuses(gateway: Gateway, live: Live) -> None:
+    status, body, _ = gateway.post("/live/nowhere", payloads.signed(payloads.snapshot()))
+    assert status == 404 and "POST /live/snapshot" in body["routes"]
+
+    status, body, headers = gateway.post("/live/snapshot", b"", method="GET")
+    assert (status, headers["Allow"]) == (405, "POST")
+
+    status, body, _ = gateway.post("/live/snapshot", payloads.signed(payloads.snapshot(), "not-the-key"))
+    assert (status, body["code"]) == (403, 403) and "does not match" in body["message"]
+    assert gateway.post("/live/snapshot", b"{not json")[0] == 400
+    assert gateway.post("/live/snapshot", b"\xff\xfe binary")[0] == 400  # forwarded base64, refused by the function
+    assert gateway.post("/live/snapshot", b"{" + b" " * (1024 * 1024 + 10) + b"}")[0] == 413
+    assert live.objects() == {}
+    assert [i.status for i in gateway.invocations] == [404, 405, 403, 400, 400, 413]
+
+
+# Simulator and timeline against the gateway
+
+
+def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway, live: Live) -> None:
+    report = simulate(gateway, live, "--streams", "4", "--seed", "3", "--duplicates", "0.5", "--shuffle")
+
+    assert report["answers"] == {"200": report["sent"]} and report["not_accepted"] == 0
+    assert report["sent"] == report["deliveries"] > report["unique_events"]  # retries were delivered
+    assert sum(report["unique_by_kind"].values()) == report["unique_events"]
+    assert report["latency_ms"]["p50"] <= report["latency_ms"]["p95"] <= report["latency_ms"]["p99"]
+    expected = report["scenario"]["streams"]
+    stored = stored_counts(live)
+    assert sorted(stored) == sorted(expected)
+    for stream, want in expected.items():
+        have = stored[stream]
+        closed = want["sessions"] - want["live_sessions"]
+        assert have["stream_begin"] == want["sessions"] and have["stream_end"] == closed, stream
+        assert (have["record"], have["snapshot"], have["porn_detect"]) == (
+            want["recordings"],
+            want["snapshots"],
+            want["hits"],
+        ), stream
+    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    assert len(messages) == report["scenario"]["totals"]["publishable_hits"]
+    assert len({m["dedupe_id"] for m in messages}) == len(messages)  # each hit published once
+    assert {m["suggestion"] for m in messages} <= {"Block", "Review"}
+
+
+def test_timeline_json_matches_the_simulated_scenario(gateway: Gateway, live: Live) -> None:
+    report = simulate(gateway, live, "--streams", "5", "--seed", "11", "--duplicates", "0.4", "--shuffle")
+
+    done = run_script("timeline.py", "--json", env=script_env(live))
+    assert done.returncode == 0, done.stderr
+    timeline = json.loads(done.stdout)
+    have = {s["stream_id"]: s["counts"] for s in timeline["streams"]}
+    for stream, want in report["scenario"]["streams"].items():
+        for name in ("sessions", "live_sessions", "recordings", "formats", "snapshots", "hits", "publishable_hits"):
+            assert have[stream][name] == want[name], (stream, name)
+        assert {k: v for k, v in want["hits_by_suggestion"].items() if v} == have[stream]["hits_by_suggestion"]
+        assert have[stream]["sessions_without_begin"] == have[stream]["sessions_without_end"] == 0
+    assert set(have) == set(report["scenario"]["streams"])
+    assert timeline["totals"]["live_sessions"] >= 1  # a run of 3+ streams has a stream still pushing
+    assert {r["format"] for s in timeline["streams"] for r in s["recordings"]} == {"mp4", "flv", "hls", "aac"}
+
+    text = run_script("timeline.py", env=script_env(live))
+    assert text.returncode == 0 and f"{timeline['totals']['snapshots']} snapshots" in text.stdout
+
+
+def test_simulator_scenario_is_reproducible_and_undelivered_callbacks_are_reported(live: Live) -> None:
+    env = script_env(live)
+    nowhere = ("--url", "http://127.0.0.1:9", "--retries", "0", "--duplicates", "0", "--json")  # port 9: refused
+
+    def scenario(seed: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        done = run_script("simulate.py", *nowhere, "--streams", "3", "--seed", seed, env=env)
+        assert done.returncode == 1  # not every callback was accepted
+        report: dict[str, Any] = json.loads(done.stdout)
+        return report, report["scenario"]
+
+    first, same = scenario("21")[1], scenario("21")[1]
+    report, other = scenario("22")
+    assert first == same and first != other
+    assert report["not_accepted"] == report["deliveries"] == report["unique_events"]
+    assert set(report["answers"]) == {"ConnectionRefusedError"}
+
+    bad = run_script("simulate.py", "--url", "ftp://example.com", env=env)
+    assert bad.returncode == 2 and "http(s) URL" in bad.stderr
+
+
+# The timeline's pure logic
+
+
+def _documents(*events: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Documents shaped as the pipeline stores them, from realistic payloads."""
+    documents = []
+    for kind, payload in events:
+        model = MODELS[kind].model_validate(payload)
+        document: dict[str, Any] = {"kind": kind, "key": event_key(model), "event": model.normalised()}
+        if kind == "porn_detect":
+            document["message"] = {"suggestion": payload["suggestion"], "score": payload["score"], "dedupe_id": "x"}
+        documents.append(document)
+    return documents
+
+
+def test_timeline_keeps_half_sessions_and_marks_them_in_any_document_order() -> None:
+    t0 = 1_700_000_000
+    documents = _documents(
+        ("stream_end", payloads.stream_end("s", t0 + 600, "seq-a", push_ms=600_000, errcode=3)),  # begin lost
+        ("stream_begin", payloads.stream_begin("s", t0 + 700, "seq-b")),  # end lost, a later session exists
+        ("stream_begin", payloads.stream_begin("s", t0 + 900, "seq-c")),
+        ("stream_end", payloads.stream_end("s", t0 + 1500, "seq-c", push_ms=600_000, errcode=1)),
+        ("stream_begin", payloads.stream_begin("s", t0 + 1600, "seq-d")),  # still live
+        ("snapshot", payloads.snapshot("s", t0 + 1700)),
+        ("porn_detect", payloads.porn_hit("s", t0 + 1700, "Pass", 30)),
+        ("record", payloads.record("s", t0 + 1500, "hls", 600)),
+    )
+    documents.append({"function": "record", "reason": "invalid fields: end_time", "payload": {}})
+    timeline = build_timeline(documents)
+    random.Random(4).shuffle(documents)
+    assert build_timeline(documents) == timeline
+
+    (stream,) = timeline["streams"]
+    sessions = stream["sessions"]
+    assert [s["state"] for s in sessions] == [NO_BEGIN, NO_END, "complete", LIVE]
+    assert (sessions[0]["begin"], sessions[0]["begin_estimated"], sessions[0]["duration_s"]) == (t0, True, 600)
+    assert sessions[2]["end_reason"] == "pushing client stopped or closed the connection"
+    counts = stream["counts"]
+    assert (counts["sessions"], counts["live_sessions"], counts["sessions_without_end"]) == (4, 1, 1)
+    assert (counts["recordings"], counts["snapshots"], counts["hits"], counts["publishable_hits"]) == (1, 1, 1, 0)
+    assert timeline["totals"]["quarantined"] == 1
+
+    text = render(timeline)
+    assert "no begin" in text and "no end" in text and "live" in text and "~2023-11-14" in text
+    assert "quarantined: 1 documents" in text
+
+
+def test_timeline_notes_an_end_that_precedes_its_begin() -> None:
+    documents = _documents(
+        ("stream_begin", payloads.stream_begin("s", 1_700_000_500, "seq")),
+        ("stream_end", payloads.stream_end("s", 1_700_000_100, "seq", push_ms=1000)),
+    )
+    (session,) = build_timeline(documents)["streams"][0]["sessions"]
+    assert session["state"] == "complete" and session["notes"] == ["end time is before begin time"]
+
+
+# The local stack as a developer runs it
+
+
+def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path: Path) -> None:
+    own_key = "my-own-callback-key-0123"
+    env = {**os.environ, "LIVE_CALLBACK_KEYS": own_key}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "local.py"),
+            "--demo",
+            "--streams",
+            "4",
+            "--seed",
+            "2",
+            "--brief",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    expected = re.search(
+        r"expected\s+(\d+) streams, (\d+) sessions \((\d+) still live\), (\d+) recordings.*?, (\d+) snapshots,"
+        r" (\d+) moderation hits.*?; (\d+) to publish",
+        out,
+    )
+    total = re.search(
+        r"total: (\d+) streams, (\d+) sessions \(\d+ complete, (\d+) live, 0 without end, 0 without begin\),"
+        r" (\d+) recordings, (\d+) snapshots, (\d+) moderation hits \((\d+) published\)",
+        out,
+    )
+    assert expected and total, out
+    assert expected.groups() == total.groups()
+    assert expected.group(1) == "4" and int(expected.group(5)) > 0
+    answers = re.search(r"answers\s+200 x (\d+)\n", out)
+    assert answers and "check: OK" in out
+    assert f"{total.group(7)} messages published" in out
+    published = (tmp_path / "published.jsonl").read_text().splitlines()
+    assert len(published) == int(total.group(7))
+
+    logs = (tmp_path / "functions.log").read_text()
+    assert len(logs.splitlines()) == int(answers.group(1))  # one log line per invocation
+    for secret in (own_key, *SECRETS):
+        assert secret not in out + done.stderr + logs
+    assert "from LIVE_CALLBACK_KEYS (1 key, not shown)" in out
+    assert not (tmp_path / "stack.env").exists()
+
+
+class Output:
+    """A subprocess's stdout, read line by line on a thread so the test can wait with a timeout."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.seen = ""
+        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+
+    def _read(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            self.lines.put(line)
+
+    def until(self, pattern: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while pattern not in self.seen:
+            try:
+                self.seen += self.lines.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                raise AssertionError(f"timed out waiting for {pattern!r}; got:\n{self.seen}") from None
+        return self.seen
+
+
+def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LIVE_CALLBACK_KEYS"}
+    process = subprocess.Popen(
+        [sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0", "--state-dir", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    output = Output(process)
+    try:
+        banner = output.until("Ctrl-C", 30)
+        url = re.search(r"POST (http://127\.0\.0\.1:\d+)/live/stream-begin", banner)
+        assert url, banner
+        assert f"callback key  {DEV_CALLBACK_KEY}" in banner  # the documented development default
+        assert (tmp_path / "stack.env").is_file()
+
+        hit = payloads.signed(payloads.porn_hit("served", suggestion="Review", score=80))
+        assert request(url.group(1) + "/live/porn-detect", hit)[:2] == (200, {"code": 0})
+        output.until("POST /live/porn-detect 200 published", 10)
+        output.until("topic live-moderation <- Review", 10)  # the TDMQ stand-in prints what it was sent
+        timeline = run_script("timeline.py", "--env-file", str(tmp_path / "stack.env"), "--json", env=env)
+        assert timeline.returncode == 0, timeline.stderr
+        assert json.loads(timeline.stdout)["totals"]["publishable_hits"] == 1
+
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        output.until("stopping", 5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "Traceback" not in output.seen
+    assert not (tmp_path / "stack.env").exists()
+    assert len((tmp_path / "published.jsonl").read_text().splitlines()) == 1
