@@ -31,6 +31,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 def emit(fields: Mapping[str, Any], secrets: Iterable[str] = ()) -> str:
     """Write one JSON log line to stdout and return it."""
-    line = scrub(json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str), secrets)
+    # ASCII only: a stream id holding U+2028 or U+0085 must not split the line in a log viewer.
+    line = scrub(json.dumps(fields, separators=(",", ":"), default=str), secrets)
     sys.stdout.write(line + "\n")
     return line

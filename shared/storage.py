@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+import requests
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
@@ -30,6 +32,26 @@ T = TypeVar("T")
 logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
 
 
+class _ProxyAdapter(requests.adapters.HTTPAdapter):
+    """Keeps TCP_NODELAY on connections through COS_PROXY.
+
+    requests builds proxy pools without urllib3's default socket options, so a PUT's body waits
+    for the ACK of its headers (Nagle + delayed ACK: about 40 ms on every request).
+    """
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("socket_options", [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+
+def _proxy_session() -> requests.Session:
+    session = requests.Session()
+    adapter = _ProxyAdapter(pool_connections=1, pool_maxsize=4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class CosStore:
     """Thin adapter over `CosS3Client` for the documents this project keeps."""
 
@@ -46,7 +68,7 @@ class CosStore:
             PoolConnections=1,
             PoolMaxSize=4,
         )
-        self.client = CosS3Client(config, retry=0)
+        self.client = CosS3Client(config, retry=0, session=_proxy_session() if proxies else None)
         self.bucket = settings.cos_bucket
         self.prefix = settings.cos_prefix
 

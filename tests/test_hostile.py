@@ -1,0 +1,199 @@
+"""Hostile input, property-based, through the real trigger adapter and every main_handler.
+
+Invariants, whatever arrives: never a 5xx, never an exception escaping main_handler, never a COS
+request or a publish without a valid signature, never a key outside its folder. The example
+counts add up to 10,000 per run (`HYPOTHESIS_PROFILE=deep` multiplies them by ten).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devstack import payloads, triggers
+from devstack.stack import DEV_CALLBACK_KEY
+from shared.gateway import MAX_BODY_BYTES
+from tests.conftest import Live
+
+KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
+SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 1
+KEY_SHAPE = re.compile(
+    r"(sessions|records|snapshots|moderation)/([A-Za-z0-9._~-]+/){3}\d{4}/\d{2}/\d{2}/[A-Za-z0-9._~-]+\.json"
+)
+QUARANTINE_SHAPE = re.compile(r"quarantine/[a-z_]+/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.json")
+
+
+def _examples(n: int) -> Any:
+    return settings(
+        max_examples=n * SCALE,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+hostile_text = st.sampled_from(
+    ["", "..", ".", "../../etc/passwd", "a/b/c", "/", "~", "%2e%2e", "\u0000", "é\u202e", "😀" * 5, "x" * 2000]
+) | st.text(max_size=60)
+
+
+def _call(live: Live, kind: str, event: Any) -> tuple[dict[str, Any], int, int]:
+    """Invoke and return (answer, COS requests it made, publishes it made)."""
+    cos_before = live.stack.cos.faults.requests
+    published_before = len(live.published())
+    answer = live.invoke(kind, event, trigger="raw")
+    assert isinstance(answer, dict) and isinstance(answer.get("statusCode"), int)
+    assert answer["statusCode"] < 500, answer
+    json.loads(answer["body"])
+    return answer, live.stack.cos.faults.requests - cos_before, len(live.published()) - published_before
+
+
+@_examples(2000)
+@given(kind=st.sampled_from(KINDS), body=st.binary(max_size=300), as_base64=st.booleans())
+def test_random_bytes_never_write(live: Live, kind: str, body: bytes, as_base64: bool) -> None:
+    event = triggers.apigw_event(body, as_base64=as_base64)
+    answer, cos_requests, publishes = _call(live, kind, event)
+    assert answer["statusCode"] in (400, 401, 403)
+    assert cos_requests == publishes == 0
+
+
+@_examples(2000)
+@given(kind=st.sampled_from(KINDS), value=json_values, trigger=st.sampled_from(["apigw", "url", "direct"]))
+def test_random_json_without_a_valid_signature_never_writes(live: Live, kind: str, value: Any, trigger: str) -> None:
+    if trigger == "direct":
+        event = value if isinstance(value, dict) else {"value": value}
+    elif trigger == "url":
+        event = triggers.function_url_event(json.dumps(value))
+    else:
+        event = triggers.apigw_event(json.dumps(value))
+    answer, cos_requests, publishes = _call(live, kind, event)
+    assert answer["statusCode"] in (400, 401, 403)
+    assert cos_requests == publishes == 0
+
+
+@_examples(2000)
+@given(
+    kind=st.sampled_from(KINDS),
+    key=st.text(min_size=1, max_size=30).filter(lambda k: k != DEV_CALLBACK_KEY),
+    t_shift=st.integers(min_value=-(10**6), max_value=10**6),
+    tamper=st.sampled_from(["key", "t", "sign_case_junk", "expired"]),
+)
+def test_forged_and_replayed_signatures_never_write(live: Live, kind: str, key: str, t_shift: int, tamper: str) -> None:
+    now = int(time.time())
+    payload = payloads.BUILDERS[kind]()
+    if tamper == "key":
+        event = payloads.signed(payload, key=key, t=now + 600)
+    elif tamper == "t":  # a real signature, for another t
+        event = {**payloads.signed(payload, t=now + 600), "t": now + 600 + (t_shift or 1)}
+    elif tamper == "sign_case_junk":
+        event = {**payloads.signed(payload), "sign": key}
+    else:
+        event = payloads.signed(payload, t=now - 301 - abs(t_shift))
+    answer, cos_requests, publishes = _call(live, kind, triggers.apigw_event(event))
+    assert answer["statusCode"] in (401, 403)
+    assert cos_requests == publishes == 0
+
+
+@_examples(1500)
+@given(kind=st.sampled_from(KINDS), data=st.data())
+def test_signed_payloads_with_wrong_types_are_stored_or_quarantined_inside_their_folder(
+    live: Live, kind: str, data: st.DataObject
+) -> None:
+    payload = payloads.BUILDERS[kind]()
+    fields = data.draw(st.lists(st.sampled_from(sorted(payload)), max_size=4, unique=True))
+    for name in fields:
+        action = data.draw(st.sampled_from(["drop", "junk", "duplicate_case"]))
+        if action == "drop":
+            payload.pop(name)
+        elif action == "junk":
+            payload[name] = data.draw(json_values)
+        else:
+            payload[name.upper()] = payload[name]
+    answer, cos_requests, publishes = _call(live, kind, triggers.apigw_event(payloads.signed(payload)))
+    assert answer["statusCode"] == 200
+    log = live.logs[-1]
+    assert log["outcome"] in ("stored", "published", "duplicate", "quarantined")
+    pattern = QUARANTINE_SHAPE if log["outcome"] == "quarantined" else KEY_SHAPE
+    assert pattern.fullmatch(log["key"]), log["key"]
+    assert 1 <= cos_requests <= 2
+    assert publishes <= 1
+
+
+@_examples(1500)
+@given(kind=st.sampled_from(KINDS), stream=hostile_text, app=hostile_text, appname=hostile_text)
+def test_hostile_stream_ids_never_leave_their_folder(
+    live: Live, kind: str, stream: str, app: str, appname: str
+) -> None:
+    payload = payloads.BUILDERS[kind](stream_id=stream or "s", app=app, appname=appname)
+    answer, cos_requests, _ = _call(live, kind, triggers.apigw_event(payloads.signed(payload)))
+    assert answer["statusCode"] == 200
+    key = live.logs[-1]["key"]
+    assert KEY_SHAPE.fullmatch(key) or QUARANTINE_SHAPE.fullmatch(key), key
+    assert all(part not in (".", "..", "") for part in key.split("/"))
+    assert len(key.encode()) < 850
+    assert cos_requests >= 1
+
+
+@_examples(1000)
+@given(
+    kind=st.sampled_from(KINDS),
+    header_case=st.sampled_from([str.lower, str.upper, str.title]),
+    method=st.sampled_from(["POST", "post", "GET", "PUT", "OPTIONS", "HEAD"]),
+    valid=st.booleans(),
+)
+def test_header_case_and_method_variants(live: Live, kind: str, header_case: Any, method: str, valid: bool) -> None:
+    payload = payloads.signed(payloads.BUILDERS[kind](stream_id="variants")) if valid else {"event_type": 1}
+    headers = {header_case("Content-Type"): "application/json", header_case("X-Forwarded-For"): "1.2.3.4"}
+    event = triggers.apigw_event(payload, method=method, headers=headers)
+    answer, cos_requests, _ = _call(live, kind, event)
+    if method.upper() != "POST":
+        assert answer["statusCode"] == 405
+        assert cos_requests == 0
+    elif valid:
+        assert answer["statusCode"] == 200
+    else:
+        assert answer["statusCode"] == 401
+        assert cos_requests == 0
+
+
+@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 3 * 1024 * 1024, 6 * 1024 * 1024 - 1024])
+def test_bodies_up_to_the_6_mb_scf_limit_are_refused_without_a_write(live: Live, size: int) -> None:
+    body = json.dumps({**payloads.signed(payloads.record()), "pad": "x" * size})
+    for event in (triggers.apigw_event(body), triggers.apigw_event(base64.b64encode(body.encode()), as_base64=True)):
+        answer, cos_requests, _ = _call(live, "record", event)
+        assert answer["statusCode"] == 413
+        assert cos_requests == 0
+
+
+def test_deeply_nested_json_is_a_bad_request(live: Live) -> None:
+    for body in ("[" * 200_000 + "]" * 200_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        answer, cos_requests, _ = _call(live, "record", triggers.apigw_event(body))
+        assert answer["statusCode"] == 400
+        assert cos_requests == 0
+
+
+def test_non_dict_events_and_contexts_never_raise(live: Live) -> None:
+    for event in (None, [], "text", 42, {"httpMethod": "POST", "body": 12}):
+        handler = triggers.load_handler("record")
+        answer = handler(event, None)
+        assert 400 <= answer["statusCode"] < 500
