@@ -230,21 +230,25 @@ def configure(
     return steps
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--base-url", help="API Gateway base URL; the five routes of serverless.yml are appended")
     for key in ROUTES:
         parser.add_argument(f"--{key.replace('_', '-')}-url", dest=f"{key}_url", help=f"{key} URL (Function URL)")
-    parser.add_argument("--domain", required=True, help="push domain the callbacks are for (DomainName)")
-    parser.add_argument("--app-name", default=DEFAULT_APP_NAME, help="push path AppName (default: live)")
+    parser.add_argument(
+        "--domain", default=env.get("PUSH_DOMAIN"), help="push domain the callbacks are for (default: $PUSH_DOMAIN)"
+    )
+    parser.add_argument(
+        "--app-name",
+        default=env.get("APP_NAME") or DEFAULT_APP_NAME,
+        help="push path AppName (default: $APP_NAME, live)",
+    )
     parser.add_argument(
         "--key",
         help="callback key (CallbackKey); default: the first of $LIVE_CALLBACK_KEYS (or $LIVE_CALLBACK_KEY)",
     )
     parser.add_argument("--template-name", default=DEFAULT_TEMPLATE_NAME, help="template to create or update")
-    parser.add_argument(
-        "--region", default=os.environ.get("REGION") or "ap-guangzhou", help="API region (default: $REGION)"
-    )
+    parser.add_argument("--region", default=env.get("REGION") or "ap-guangzhou", help="API region (default: $REGION)")
     parser.add_argument("--endpoint", help="API endpoint, e.g. http://127.0.0.1:PORT for the local stand-in")
     parser.add_argument("--replace-rule", action="store_true", help="rebind a domain/AppName bound to another template")
     parser.add_argument("--dry-run", action="store_true", help="print the write requests (key masked), send none")
@@ -263,8 +267,10 @@ def callback_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
     env = os.environ if env is None else env
-    args = parse_args(argv)
+    args = parse_args(argv, env)
     try:
+        if not args.domain:
+            raise SetupError("no push domain: give --domain or set PUSH_DOMAIN")
         overrides = {key: getattr(args, f"{key}_url") for key in ROUTES}
         desired = Desired(
             template_name=args.template_name,

@@ -186,3 +186,13 @@ def test_api_errors_are_reported_with_their_code(api: LiveApiStandIn) -> None:
     assert done.returncode == 1
     assert "DescribeLiveCallbackTemplates failed" in done.stderr
     assert api.templates == {}
+
+
+def test_domain_and_app_name_default_to_the_env_file_values(api: LiveApiStandIn) -> None:
+    command = [sys.executable, str(SCRIPT), "--endpoint", api.url, "--base-url", BASE]
+    env = {**CREDENTIALS, "LIVE_CALLBACK_KEYS": KEY, "PUSH_DOMAIN": "push.from-env.example.com", "APP_NAME": "show"}
+    ok(subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT))
+    assert [(r["DomainName"], r["AppName"]) for r in api.rules] == [("push.from-env.example.com", "show")]
+
+    missing = subprocess.run(command, env={**CREDENTIALS, "LIVE_CALLBACK_KEYS": KEY}, capture_output=True, text=True)
+    assert missing.returncode == 1 and "PUSH_DOMAIN" in missing.stderr
