@@ -69,8 +69,13 @@ def dedupe_id(hit: ModerationHit) -> str:
 
 
 def quarantine_key(function: str, payload: dict[str, Any], t: int) -> str:
-    """Where an authentic but unusable payload is kept: dated by its `t`, named by its content."""
-    digest = hashlib.sha256(canonical_json(payload)).hexdigest()[:32]
+    """Where an authentic but unusable payload is kept: dated by its `t`, named by its content.
+
+    The name leaves out `sign` and `t`, so a CSS retry, or a re-signed replay of the same payload
+    on the same day, lands on the same object.
+    """
+    content = {k: v for k, v in payload.items() if k not in ("sign", "t")}
+    digest = hashlib.sha256(canonical_json(content)).hexdigest()[:32]
     return f"quarantine/{encode_part(function)}/{_date(t)}/{digest}.json"
 
 

@@ -93,3 +93,5 @@ def test_quarantine_key_is_dated_by_t_and_named_by_content() -> None:
     assert re.fullmatch(r"quarantine/record/2023/11/14/[0-9a-f]{32}\.json", key)
     assert key == quarantine_key("record", {"t": 1700000600, "event_type": 7}, 1700000600)
     assert key != quarantine_key("record", {"event_type": 8, "t": 1700000600}, 1700000600)
+    resigned = quarantine_key("record", {"event_type": 7, "t": 1700000900, "sign": "x"}, 1700000900)
+    assert resigned == key

@@ -1,0 +1,88 @@
+"""The quarantine replay tool: re-delivers to the right function, removes only what landed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+from devstack import payloads
+from devstack.gateway import LocalGateway
+from devstack.servers import Server
+from devstack.stack import DEV_CALLBACK_KEY
+from devstack.triggers import ROOT
+from shared.config import load_settings
+from shared.storage import CosStore
+from tests.conftest import Live
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+replay_tool = _load("replay_quarantine")
+
+
+@pytest.fixture
+def gateway_url(live: Live) -> Iterator[str]:
+    with Server(LocalGateway()) as server:
+        yield server.url
+
+
+def test_misrouted_callbacks_are_replayed_to_their_function_and_leave_quarantine(live: Live, gateway_url: str) -> None:
+    end = payloads.signed(payloads.stream_end(stream_id="misrouted"))
+    record = payloads.signed(payloads.record(stream_id="misrouted"))
+    assert live.invoke("stream_begin", end)["statusCode"] == 200  # the template had the wrong URL
+    assert live.invoke("snapshot", record)["statusCode"] == 200
+    assert len(live.objects("quarantine/")) == 2
+
+    lines: list[str] = []
+    assert replay_tool.main(["list"], out=lines.append) == 0
+    assert "goes to stream_end" in "\n".join(lines) and "2 quarantined" in lines[-1]
+
+    lines.clear()
+    assert replay_tool.main(["replay", "--url", gateway_url], out=lines.append) == 0
+    assert live.objects("quarantine/") == {}
+    keys = list(live.objects())
+    assert len(keys) == 2
+    assert any(k.startswith("sessions/") and k.endswith("-end.json") for k in keys)
+    assert any(k.startswith("records/") for k in keys)
+    assert lines[-1] == "2 delivered, 0 kept"
+
+
+def test_a_callback_that_is_still_unusable_stays_in_quarantine_once(live: Live, gateway_url: str) -> None:
+    broken = payloads.signed({**payloads.record(stream_id="broken"), "end_time": "not a time"})
+    assert live.invoke("record", broken)["statusCode"] == 200
+    (before,) = live.objects("quarantine/")
+
+    lines: list[str] = []
+    assert replay_tool.main(["replay", "--url", gateway_url], out=lines.append) == 1
+    assert "quarantined it again" in lines[0]
+    assert list(live.objects()) == [before]
+
+
+def test_nothing_is_removed_when_the_function_fails(live: Live, gateway_url: str) -> None:
+    live.invoke("stream_begin", payloads.signed(payloads.record(stream_id="later")))
+    store = CosStore(load_settings())
+    (entry,) = replay_tool.entries(store)
+    live.stack.cos.faults.set("error", status=503, times=2)  # the replayed PUT and its retry fail
+    paths = replay_tool.route_paths()
+    result = replay_tool.replay(entry, store, gateway_url, paths, DEV_CALLBACK_KEY)
+    assert result == "kept: record answered 503"
+    assert len(live.objects("quarantine/")) == 1
+
+
+def test_dry_run_sends_nothing(live: Live, gateway_url: str) -> None:
+    live.invoke("stream_begin", payloads.signed(payloads.record(stream_id="dry")))
+    lines: list[str] = []
+    assert replay_tool.main(["replay", "--url", gateway_url, "--dry-run"], out=lines.append) == 0
+    assert lines[0].startswith("would deliver quarantine/stream_begin/") and lines[0].endswith("to record")
+    assert len(live.objects()) == 1
