@@ -11,7 +11,6 @@ import contextlib
 import json
 import re
 import time
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -104,7 +103,7 @@ def _same_event_type(value: Any, expected: int) -> bool:
 
 
 def _metadata(request: gateway.Request, extra: dict[str, str] | None = None) -> dict[str, str]:
-    received = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # UTC; a third of datetime's cost
     meta = {"received-at": received, "request-id": _header_value(request.request_id), "trigger": request.trigger}
     return {**meta, **(extra or {})}
 
