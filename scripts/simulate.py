@@ -442,7 +442,15 @@ def run(
                 bodies[callback.index] = json.dumps(payloads.signed(callback.payload, key)).encode()
             return bodies[callback.index]
 
+    # CSS re-sends a callback only after the previous attempt failed or timed out, never while it is
+    # still in flight: a copy of a callback waits for the copy before it.
+    in_flight = {callback.index: threading.Lock() for callback in order}
+
     def deliver(callback: Callback) -> None:
+        with in_flight[callback.index]:
+            attempt_all(callback)
+
+    def attempt_all(callback: Callback) -> None:
         ok = False
         for attempt in range(retries + 1):
             if attempt:
