@@ -7,6 +7,7 @@ its usual virtual-host requests to the stand-in, which moto answers as S3 would.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,30 +21,62 @@ DEFAULT_BUCKET = "live-callbacks-1250000000"
 _app_lock = threading.Lock()
 
 
+def _error_xml(code: str, message: str) -> bytes:
+    """An error body as COS writes it (the SDK reads Code, Message, Resource and RequestId)."""
+    return (
+        "<?xml version='1.0' encoding='utf-8' ?><Error>"
+        f"<Code>{code}</Code><Message>{message}</Message><Resource>stand-in</Resource>"
+        f"<RequestId>{uuid.uuid4().hex}</RequestId><TraceId>stand-in</TraceId></Error>"
+    ).encode()
+
+
 def _cos_error(status: int) -> tuple[str, bytes]:
-    code = {500: "InternalError", 503: "ServiceUnavailable"}.get(status, "InjectedError")
-    body = f"<?xml version='1.0' encoding='utf-8' ?><Error><Code>{code}</Code><Message>injected fault</Message></Error>"
-    return "application/xml", body.encode()
+    code = {403: "AccessDenied", 500: "InternalError", 503: "ServiceUnavailable"}.get(status, "InjectedError")
+    return "application/xml", _error_xml(code, "injected fault")
 
 
 class CosDialect:
-    """Speaks COS's header names to moto's S3 app: `x-cos-meta-*` is S3's `x-amz-meta-*`."""
+    """Speaks COS to moto's S3 app.
+
+    - `x-cos-meta-*` is S3's `x-amz-meta-*` (both ways);
+    - `x-cos-forbid-overwrite: true` (create only if absent) is answered as COS does, 409
+      FileAlreadyExists, and atomically: such PUTs are serialised, as COS serialises them.
+    """
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
+        self._create_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         for name in [n for n in environ if n.startswith("HTTP_X_COS_META_")]:
             environ["HTTP_X_AMZ_META_" + name[len("HTTP_X_COS_META_") :]] = environ.pop(name)
+        forbid_overwrite = environ.pop("HTTP_X_COS_FORBID_OVERWRITE", "").lower() == "true"
+        refused: list[bool] = []
 
         def cos_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            if forbid_overwrite and status.startswith("412"):
+                refused.append(True)
+                body = _exists_body()
+                status, headers = (
+                    "409 Conflict",
+                    [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+                )
             renamed = [
                 ("x-cos-meta-" + k[len("x-amz-meta-") :].lower() if k.lower().startswith("x-amz-meta-") else k, v)
                 for k, v in headers
             ]
             return start_response(status, renamed, *args)
 
-        return self.app(environ, cos_start_response)  # type: ignore[no-any-return]
+        if not (forbid_overwrite and environ.get("REQUEST_METHOD") == "PUT"):
+            return self.app(environ, cos_start_response)  # type: ignore[no-any-return]
+        environ["HTTP_IF_NONE_MATCH"] = "*"
+        with self._create_lock:
+            chunks = list(self.app(environ, cos_start_response))
+        return [_exists_body()] if refused else chunks
+
+
+def _exists_body() -> bytes:
+    return _error_xml("FileAlreadyExists", "the object exists and x-cos-forbid-overwrite is true")
 
 
 class CosStandIn:

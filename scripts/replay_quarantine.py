@@ -100,7 +100,7 @@ def replay(
     if status != 200:
         return f"kept: {kind} answered {status}"
     again = quarantine_key(kind, payload, t)
-    if store.exists(again):
+    if store.head(again) is not None:
         if again != entry.key:
             store.delete(again)  # the old entry keeps the original reason and date
         return f"kept: {kind} quarantined it again"

@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import time
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -142,6 +143,61 @@ def _moderation_message(hit: ModerationHit, suggestion: str, key: str) -> dict[s
     }
 
 
+CLAIM_STALE_SECONDS = 30
+"""A `pending` claim older than this belongs to an invocation that failed (SCF's timeout is 10 s)."""
+
+
+def _claim_age(headers: dict[str, str]) -> float:
+    try:
+        modified = parsedate_to_datetime(headers.get("last-modified", ""))
+    except (TypeError, ValueError):
+        return float("inf")
+    return float(time.time() - modified.timestamp())
+
+
+def _publish_once(
+    hit: ModerationHit,
+    suggestion: str,
+    message: dict[str, Any],
+    body: bytes,
+    key: str,
+    request: gateway.Request,
+    inst: Instance,
+    budget: Budget,
+    log: dict[str, Any],
+) -> None:
+    """Publish a hit at most once however often and however concurrently it is delivered.
+
+    The evidence object is the claim: created only if absent (state `pending`), then the message
+    is published, then the evidence is rewritten with the same bytes as `published`. A delivery
+    that finds a `published` claim is a duplicate; one that finds a fresh `pending` claim answers
+    200 too (the owner either publishes or answers 5xx, and CSS retries the owner's delivery); a
+    stale `pending` claim is a failed attempt, taken over. A failed publish releases its claim.
+    Normal path: 2 COS requests and 1 publish.
+    """
+    if not inst.store.create(key, body, _metadata(request, {"state": "pending"}), budget):
+        existing = inst.store.head(key, budget)
+        if existing is not None and existing.get("x-cos-meta-state") != "pending":
+            log["outcome"] = "duplicate"
+            return
+        if existing is not None and _claim_age(existing) < CLAIM_STALE_SECONDS:
+            log["outcome"] = "in_progress"
+            return
+        log["takeover"] = True
+    content = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        msg_id = inst.publisher.publish(content, [suggestion, hit.label or ""], budget)
+    except CallbackError:
+        # Release the claim so CSS's retry publishes at once; if this fails too, the claim goes
+        # stale after CLAIM_STALE_SECONDS, well before CSS's next retry (a minute later).
+        with contextlib.suppress(CallbackError):
+            inst.store.delete(key, budget)
+        raise
+    state = {"state": "published", "msg-id": _header_value(msg_id)}
+    inst.store.put_json(key, body, _metadata(request, state), budget)
+    log.update(outcome="published", msg_id=msg_id)
+
+
 def _process(kind: str, payload: dict[str, Any], request: gateway.Request, inst: Instance, log: dict[str, Any]) -> None:
     budget = Budget()
     expected = EVENT_TYPES[kind]
@@ -168,15 +224,7 @@ def _process(kind: str, payload: dict[str, Any], request: gateway.Request, inst:
         document["original"] = _original(payload)
         log["suggestion"] = suggestion
         if suggestion in inst.settings.moderation_suggestions:
-            if inst.store.exists(key, budget):
-                log["outcome"] = "duplicate"
-                return None
-            content = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-            msg_id = inst.publisher.publish(content, [suggestion, event.label or ""], budget)
-            inst.store.put_json(
-                key, canonical_json(document), _metadata(request, {"msg-id": _header_value(msg_id)}), budget
-            )
-            log.update(outcome="published", msg_id=msg_id)
+            _publish_once(event, suggestion, message, canonical_json(document), key, request, inst, budget, log)
             return None
     else:
         document["original"] = _original(payload)

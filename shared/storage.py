@@ -110,15 +110,43 @@ class CosStore:
             ),
         )
 
-    def exists(self, key: str, budget: Budget | None = None) -> bool:
-        def head() -> bool:
+    def create(
+        self, key: str, body: bytes, metadata: Mapping[str, str] | None = None, budget: Budget | None = None
+    ) -> bool:
+        """PUT only if the key is absent (`x-cos-forbid-overwrite`): False when it already exists.
+
+        COS decides atomically, so of two concurrent deliveries of the same hit exactly one wins.
+        """
+        headers = {"x-cos-forbid-overwrite": "true", **{f"x-cos-meta-{k}": v for k, v in (metadata or {}).items()}}
+
+        def put() -> bool:
             try:
-                self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.prefix + key,
+                    Body=body,
+                    ContentType="application/json",
+                    Metadata=headers,
+                )
             except CosServiceError as exc:
-                if exc.get_status_code() == 404:
+                if exc.get_status_code() in (409, 412):
                     return False
                 raise
             return True
+
+        return self._call("PUT", budget, put)
+
+    def head(self, key: str, budget: Budget | None = None) -> dict[str, str] | None:
+        """The object's headers (lower-case names), or None when it does not exist."""
+
+        def head() -> dict[str, str] | None:
+            try:
+                answer = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except CosServiceError as exc:
+                if exc.get_status_code() == 404:
+                    return None
+                raise
+            return {str(k).lower(): str(v) for k, v in answer.items()}
 
         return self._call("HEAD", budget, head)
 
@@ -128,8 +156,8 @@ class CosStore:
         response = self._call("GET", None, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
         return json.loads(response["Body"].get_raw_stream().read())
 
-    def delete(self, key: str) -> None:
-        self._call("DELETE", None, lambda: self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key))
+    def delete(self, key: str, budget: Budget | None = None) -> None:
+        self._call("DELETE", budget, lambda: self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key))
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under `prefix` (relative to the configured prefix), in key order."""

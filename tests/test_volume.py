@@ -1,0 +1,101 @@
+"""Retries, duplicates and disorder at volume, through the local API Gateway over real HTTP.
+
+At least 2,000 unique callbacks for 50 streams, each delivered one to three times, shuffled, 32
+at a time. Afterwards every unique event is stored exactly once, every publishable hit is
+published once, nothing got a 5xx, and sessions whose end arrived first are still complete.
+The figures go to build/reliability/volume.json for docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections import Counter
+from types import ModuleType
+
+import pytest
+
+from devstack.gateway import LocalGateway
+from devstack.servers import Server
+from devstack.stack import DEV_CALLBACK_KEY
+from devstack.triggers import ROOT
+from tests.conftest import Live
+
+REPORT = ROOT / "build" / "reliability" / "volume.json"
+
+
+def _simulate() -> ModuleType:
+    if "simulate" in sys.modules:
+        return sys.modules["simulate"]
+    spec = importlib.util.spec_from_file_location("simulate", ROOT / "scripts" / "simulate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["simulate"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_duplicated_shuffled_concurrent_traffic_is_stored_exactly_once(live: Live) -> None:
+    simulate = _simulate()
+    scenario = simulate.plan(streams=50, seed=2026, snapshot_interval=30)
+    assert len(scenario.callbacks) >= 2000
+    order = simulate.deliveries(scenario, duplicates=0.5, shuffle=True)
+    copies = Counter(callback.index for callback in order)
+    assert set(copies.values()) == {1, 2, 3}
+
+    with Server(LocalGateway(), threads=32) as server:
+        result = simulate.run(server.url, order, DEV_CALLBACK_KEY, simulate.route_paths(), concurrency=32, retries=0)
+
+    assert dict(result.answers) == {"200": len(order)}, "no 5xx (nor anything else) while dependencies are healthy"
+    expected = scenario.expected()["totals"]
+    stored = Counter(key.split("/", 1)[0] for key in live.objects())
+    ends = sum(1 for key in live.objects("sessions/") if key.endswith("-end.json"))
+    assert stored["sessions"] == expected["sessions"] + expected["sessions"] - expected["live_sessions"]
+    assert ends == expected["sessions"] - expected["live_sessions"]
+    assert stored["records"] == expected["recordings"]
+    assert stored["snapshots"] == expected["snapshots"]
+    assert stored["moderation"] == expected["hits"]
+    assert "quarantine" not in stored
+    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    assert len(messages) == expected["publishable_hits"]
+    assert len({m["dedupe_id"] for m in messages}) == len(messages)
+
+    # Sessions whose end reached the receiver before their begin are complete all the same.
+    first_seen: dict[tuple[str, str], int] = {}
+    for position, callback in enumerate(order):
+        if callback.kind in ("stream_begin", "stream_end"):
+            first_seen.setdefault((callback.payload["sequence"], callback.kind), position)
+    reversed_sessions = [
+        sequence
+        for (sequence, kind), position in first_seen.items()
+        if kind == "stream_end" and position < first_seen[(sequence, "stream_begin")]
+    ]
+    assert reversed_sessions, "the shuffle should deliver some ends before their begins"
+    keys = list(live.objects("sessions/"))
+    for sequence in reversed_sessions:
+        assert sum(f"-{sequence}-" in key for key in keys) == 2
+
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    latencies = sorted(result.latencies_ms)
+    REPORT.write_text(
+        json.dumps(
+            {
+                "streams": 50,
+                "unique_callbacks": len(scenario.callbacks),
+                "deliveries": len(order),
+                "delivered_twice_or_more": sum(1 for n in copies.values() if n > 1),
+                "concurrency": 32,
+                "answers": dict(result.answers),
+                "objects_stored": sum(stored.values()),
+                "published": len(messages),
+                "ends_before_begins": len(reversed_sessions),
+                "elapsed_s": result.elapsed_s,
+                "latency_ms_p50": round(latencies[len(latencies) // 2], 2),
+                "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)], 2),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
