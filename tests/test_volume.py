@@ -16,6 +16,7 @@ from types import ModuleType
 
 import pytest
 
+from devstack import payloads
 from devstack.gateway import LocalGateway
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY
@@ -99,3 +100,60 @@ def test_duplicated_shuffled_concurrent_traffic_is_stored_exactly_once(live: Liv
         )
         + "\n"
     )
+
+
+def test_copies_of_one_hit_arriving_together_publish_it_once(live: Live) -> None:
+    import http.client
+    import threading
+
+    hits = [payloads.signed(payloads.porn_hit(stream_id=f"burst-{n}", suggestion="Block")) for n in range(5)]
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    with Server(LocalGateway(), threads=32) as server:
+
+        def send(body: bytes) -> None:
+            connection = http.client.HTTPConnection(server.host, server.port, timeout=20)
+            connection.request("POST", "/live/porn-detect", body, {"Content-Type": "application/json"})
+            status = connection.getresponse().status
+            connection.close()
+            with lock:
+                statuses.append(status)
+
+        threads = [threading.Thread(target=send, args=(json.dumps(hit).encode(),)) for hit in hits for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert statuses == [200] * 40
+    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    assert sorted(m["stream_id"] for m in messages) == [f"burst-{n}" for n in range(5)]
+    assert len(live.objects("moderation/")) == 5
+
+
+def test_a_stale_pending_claim_is_taken_over_and_a_fresh_one_is_left_to_its_owner(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import pipeline
+    from shared.config import load_settings
+    from shared.storage import CosStore
+
+    hit = payloads.signed(payloads.porn_hit(stream_id="crashed-owner"))
+    store = CosStore(load_settings())
+    # An earlier invocation claimed the hit, then died before publishing.
+    live.invoke("porn_detect", hit)
+    (key,) = live.objects("moderation/")
+    store.put_json(key, live.objects()[key], {"state": "pending"})
+    live.stack.tdmq.messages.clear()
+
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "in_progress"
+    assert live.published() == []
+
+    monkeypatch.setattr(pipeline, "CLAIM_STALE_SECONDS", 0)
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert (live.logs[-1]["outcome"], live.logs[-1].get("takeover")) == ("published", True)
+    assert len(live.published()) == 1
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "duplicate"
