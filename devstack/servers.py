@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -28,7 +29,26 @@ class Server:
         return self
 
     def stop(self) -> None:
-        self._server.close()
+        """Stop at once, keep-alive connections included.
+
+        Closing only the listener from this thread leaves waitress looping while clients (the COS
+        and TDMQ SDKs keep connections alive) hold channels open, and closing sockets under the
+        running loop can raise EBADF there. So every channel is closed by a thunk run in the
+        loop's own thread, which empties the loop and ends it.
+        """
+        closed = threading.Event()
+
+        def close_all() -> None:
+            for channel in list(self._server._map.values()):  # listener, trigger, every connection
+                channel.close()
+            closed.set()
+
+        if self._thread.is_alive():
+            with contextlib.suppress(OSError):  # already closed
+                self._server.trigger.pull_trigger(close_all)
+            closed.wait(2.0)
+        with contextlib.suppress(OSError):
+            self._server.close()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> Server:

@@ -9,7 +9,6 @@ the timeline of what was stored, then exits. Started by `./scripts/local.sh`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -229,28 +228,6 @@ def _environment(
     return env
 
 
-def stop_server(server: Server) -> None:
-    """Stop a stand-in server at once, closing its keep-alive connections inside waitress's own loop.
-
-    `Server.stop()` closes only the listening socket from this thread; waitress keeps looping while
-    clients (the COS and TDMQ SDKs keep connections alive) hold channels open, so the join waits its
-    full timeout, and closing sockets under the running loop can raise EBADF there. Closing every
-    channel from a trigger thunk, in the loop's own thread, empties the loop so it ends at once.
-    """
-    wsgi = server._server  # waitress TcpWSGIServer
-    closed = threading.Event()
-
-    def close_all() -> None:
-        for channel in list(wsgi._map.values()):  # the listener, the trigger and every connection
-            channel.close()
-        closed.set()
-
-    with contextlib.suppress(OSError):  # already closed
-        wsgi.trigger.pull_trigger(close_all)
-    closed.wait(2.0)
-    server.stop()
-
-
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -342,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers = [gateway, *((stack.cos.server, stack.tdmq.server) if stack else (tdmq.server if tdmq else None,))]
         for server in servers:
             if server is not None:
-                stop_server(server)
+                server.stop()
         if stack is not None:
             stack.stop()  # clears fault injection; the servers are already closed
         elif tdmq is not None:
