@@ -123,10 +123,12 @@ def response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | 
 
 
 OK = {"code": 0}
+_OK_BODY = json.dumps(OK, separators=(",", ":"), ensure_ascii=False)
 
 
 def ok_response() -> dict[str, Any]:
-    return response(200, OK)
+    # The answer to nearly every callback, built without serialising `OK` again each time.
+    return {"isBase64Encoded": False, "statusCode": 200, "headers": dict(_JSON_HEADERS), "body": _OK_BODY}
 
 
 def error_response(error: CallbackError) -> dict[str, Any]:
