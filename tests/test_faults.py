@@ -17,6 +17,7 @@ import pytest
 
 from devstack import payloads
 from devstack.servers import closed_port
+from shared import pipeline
 from tests.conftest import Live
 
 ANSWER_LIMIT_SECONDS = 10.0
@@ -79,6 +80,7 @@ CASES = [
     ("cos", "lose_answer", "record"),
     ("cos", "503", "porn_detect"),
     ("cos", "hang", "porn_detect"),
+    ("cos", "lose_answer", "porn_detect"),
     ("topic", "refused", "porn_detect"),
     ("topic", "500", "porn_detect"),
     ("topic", "hang", "porn_detect"),
@@ -89,7 +91,7 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("dependency", "fault", "kind"), CASES)
 def test_fault_answers_in_time_and_a_retry_completes_the_work_once(
-    live: Live, dependency: str, fault: str, kind: str
+    live: Live, dependency: str, fault: str, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payload = payloads.signed(payloads.BUILDERS[kind](stream_id=f"{dependency}-{fault}"))
     clear = _apply(live, dependency, fault)
@@ -109,6 +111,8 @@ def test_fault_answers_in_time_and_a_retry_completes_the_work_once(
         assert live.objects() == {}, "no evidence is stored for a hit that was not published"
 
     time.sleep(0.2)  # let a write the fault delayed land, as it would before CSS's retry
+    # CSS retries a minute later, when a claim left pending by the lost answer has gone stale.
+    monkeypatch.setattr(pipeline, "CLAIM_STALE_SECONDS", 0)
     retry = live.invoke(kind, payload)
     assert retry["statusCode"] == 200
     again = live.invoke(kind, payload)  # and one more CSS retry changes nothing
@@ -158,3 +162,18 @@ def test_cos_access_denied_is_not_retried_and_answers_503(live: Live) -> None:
     assert answer["statusCode"] == 503
     assert "refused: 403" in json.loads(answer["body"])["message"]
     assert live.stack.cos.faults.requests - before == 1
+
+
+@pytest.mark.slow
+def test_a_publish_whose_answer_is_lost_is_published_again_with_the_same_dedupe_id(live: Live) -> None:
+    """At-least-once, documented: TDMQ took the message but the answer never came back."""
+    live.stack.tdmq.faults.set("lose_answer")
+    payload = payloads.signed(payloads.porn_hit(stream_id="lost-publish-answer"))
+    first = live.invoke("porn_detect", payload)
+    live.stack.tdmq.faults.clear()
+    assert first["statusCode"] == 504
+    assert live.invoke("porn_detect", payload)["statusCode"] == 200
+    assert live.invoke("porn_detect", payload)["statusCode"] == 200
+    dedupe_ids = [json.loads(m["MsgContent"])["dedupe_id"] for m in live.published()]
+    assert len(dedupe_ids) == 2 and len(set(dedupe_ids)) == 1
+    assert len(live.objects()) == 1
