@@ -76,7 +76,9 @@ class CosStore:
         budget = budget or Budget()
         failure: Exception | None = None
         for _ in range(ATTEMPTS):
-            if failure is not None and not budget.allows(ATTEMPT_WORST_CASE):
+            if not budget.allows(ATTEMPT_WORST_CASE):  # every attempt must be able to end in time
+                if failure is None:
+                    raise DependencyTimeout(f"no time left in the budget for COS {what}")
                 break
             try:
                 return call()

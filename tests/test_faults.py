@@ -177,3 +177,14 @@ def test_a_publish_whose_answer_is_lost_is_published_again_with_the_same_dedupe_
     dedupe_ids = [json.loads(m["MsgContent"])["dedupe_id"] for m in live.published()]
     assert len(dedupe_ids) == 2 and len(set(dedupe_ids)) == 1
     assert len(live.objects()) == 1
+
+
+def test_no_cos_attempt_starts_that_could_not_end_inside_the_budget(live: Live) -> None:
+    from shared.budget import Budget
+    from shared.errors import DependencyTimeout
+
+    store = pipeline.instance("record").store
+    before = live.stack.cos.faults.requests
+    with pytest.raises(DependencyTimeout, match="no time left"):
+        store.put_json("late.json", b"{}", budget=Budget(seconds=1.0))
+    assert live.stack.cos.faults.requests == before
