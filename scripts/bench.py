@@ -24,6 +24,7 @@ VARIANTS = ("ours", "baseline")
 BASELINE = os.path.join(ROOT, "bench", "baseline_handler.py")
 SPAWN_VARIABLE = "BENCH_SPAWN_NS"
 NODELAY_VARIABLE = "BENCH_NODELAY"
+HANDLER_ROOT_VARIABLE = "BENCH_HANDLER_ROOT"
 
 BUDGETS = {
     "cold_ratio": 1.5,
@@ -40,7 +41,8 @@ BUDGETS = {
 
 
 def _handler_path(variant: str, kind: str) -> str:
-    return BASELINE if variant == "baseline" else os.path.join(ROOT, "functions", kind, "index.py")
+    root = os.environ.get(HANDLER_ROOT_VARIABLE) or ROOT
+    return BASELINE if variant == "baseline" else os.path.join(root, "functions", kind, "index.py")
 
 
 def _load_handler(variant: str, kind: str) -> Any:
@@ -314,18 +316,29 @@ class Bench:
                 out.write(json.dumps({"event": event, "context": triggers.context(kind)}) + "\n")
         return path
 
-    def run_child(self, mode: str, variant: str, kind: str, events: str, *numbers: int) -> dict[str, Any]:
+    def run_child(
+        self, mode: str, variant: str, kind: str, events: str, *numbers: int, package: str | None = None
+    ) -> dict[str, Any]:
+        """Run one child; with `package`, as SCF would: only that folder and the stdlib on sys.path
+        (`-S`), and no bytecode cache for it (the package ships none)."""
         import subprocess
 
         result_path = events + f".{variant}.result.json"
         cos, tdmq = self.stack.cos.faults, self.stack.tdmq.faults
         before = (cos.requests, tdmq.requests, self.cos_conns.accepted, self.tdmq_conns.accepted, len(cos.log))
-        env = {**self.env[variant], SPAWN_VARIABLE: str(time.monotonic_ns())}
+        env = dict(self.env[variant])
+        flags = []
+        if package:
+            flags = ["-S"]
+            env["PYTHONPATH"] = os.pathsep.join((package, os.path.join(ROOT, "scripts")))
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env[HANDLER_ROOT_VARIABLE] = package
+        env[SPAWN_VARIABLE] = str(time.monotonic_ns())
         completed = subprocess.run(
-            [sys.executable, "-c", "import bench; bench.child()", mode, variant, kind, events, result_path]
+            [sys.executable, *flags, "-c", "import bench; bench.child()", mode, variant, kind, events, result_path]
             + [str(n) for n in numbers],
             env=env,
-            cwd=ROOT,
+            cwd=package or ROOT,  # `python -c` puts the working folder first on sys.path; SCF's is the code
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=600,
@@ -431,10 +444,24 @@ def _package_size(skip: bool, workdir: str) -> dict[str, Any]:
     }
 
 
+def _build_local_package(workdir: str) -> str:
+    """scripts/package.sh --target local: the package as shipped, with wheels for this Python."""
+    import subprocess
+
+    out = os.path.join(workdir, "package-local")
+    command = ["bash", os.path.join(ROOT, "scripts", "package.sh"), "--target", "local", "--out", out]
+    command += ["--zip", out + ".zip", "--max-mb", "1000"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/package.sh --target local failed:\n{done.stderr[-2000:]}")
+    return out
+
+
 def _summarise(kind: str, runs: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for variant in VARIANTS:
         colds = runs[variant]["cold"]
+        packaged = runs[variant]["package_cold"]
         warms = runs[variant]["warm"]
         latencies = [ns / 1e3 for w in warms for ns in w["warm_latency_ns"]]
         pipeline = [ns / 1e3 for w in warms for ns in w["cpu_pipeline_ns"]]
@@ -455,6 +482,10 @@ def _summarise(kind: str, runs: dict[str, dict[str, list[Any]]]) -> dict[str, An
             "cold_import_ms": _median([c["cold"]["import_ms"] for c in colds]),
             "cold_first_callback_ms": _median([c["cold"]["first_callback_ms"] for c in colds]),
             "cold_interpreter_ms": _median([c["cold"]["interpreter_ms"] for c in colds]),
+            "package_cold_runs": len(packaged),
+            "package_cold_wall_ms": _median([c["cold"]["wall_ms"] for c in packaged]) if packaged else None,
+            "package_cold_cpu_ms": _median([c["cold"]["cpu_ms"] for c in packaged]) if packaged else None,
+            "package_cold_import_ms": _median([c["cold"]["import_ms"] for c in packaged]) if packaged else None,
             "warm_callbacks": len(latencies),
             "warm_p50_us": _percentile(latencies, 0.5),
             "warm_p90_us": _percentile(latencies, 0.9),
@@ -487,6 +518,9 @@ def _summarise(kind: str, runs: dict[str, dict[str, list[Any]]]) -> dict[str, An
         "cold_wall": ours["cold_wall_ms"] / base["cold_wall_ms"],
         "cold_in_process": ours["cold_in_process_ms"] / base["cold_in_process_ms"],
         "cold_cpu": ours["cold_cpu_ms"] / base["cold_cpu_ms"],
+        "package_cold_wall": (
+            ours["package_cold_wall_ms"] / base["package_cold_wall_ms"] if ours["package_cold_runs"] else None
+        ),
         "warm_p50": ours["warm_p50_us"] / base["warm_p50_us"],
         "warm_p99": ours["warm_p99_us"] / base["warm_p99_us"],
         "pipeline_cpu": ours["pipeline_cpu_us_mean"] / base["pipeline_cpu_us_mean"],
@@ -589,6 +623,23 @@ def _table(summaries: dict[str, Any], checks: dict[str, Any], package: dict[str,
     return "\n".join(lines)
 
 
+def _package_cold_table(summaries: dict[str, Any]) -> str:
+    if not any(s["ours"]["package_cold_runs"] for s in summaries.values()):
+        return ""
+    lines = [
+        "| function | package cold ms ours | base | ratio | import ms ours | base | CPU ms ours | base |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind, s in summaries.items():
+        o, b = s["ours"], s["baseline"]
+        lines.append(
+            f"| {kind} | {o['package_cold_wall_ms']:.0f} | {b['package_cold_wall_ms']:.0f} | "
+            f"{s['ratio']['package_cold_wall']:.2f}x | {o['package_cold_import_ms']:.0f} | "
+            f"{b['package_cold_import_ms']:.0f} | {o['package_cold_cpu_ms']:.0f} | {b['package_cold_cpu_ms']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _breakdown(summaries: dict[str, Any]) -> str:
     lines = [
         "| function | variant | interpreter ms | import ms | first callback ms | in-process ms | cold CPU ms | "
@@ -617,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--cold-runs", type=int, help="cold starts per function and variant (default 11; quick 5)")
+    parser.add_argument(
+        "--package-cold",
+        type=int,
+        help="cold starts per function and variant from the code package without bytecode (default 5; quick 0)",
+    )
     parser.add_argument("--warm", type=int, help="sequential warm callbacks per process (default 2000; quick 600)")
     parser.add_argument("--cpu", type=int, help="instrumented callbacks for CPU time (default 1000; quick 200)")
     parser.add_argument("--rss-at", type=int, default=1000, help="callbacks handled before peak RSS is read")
@@ -634,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_n = options.warm or (600 if options.quick else 2000)
     cpu_n = options.cpu or (200 if options.quick else 1000)
     build_package = not options.quick if options.package is None else options.package
+    package_cold_runs = options.package_cold if options.package_cold is not None else (0 if options.quick else 5)
     rss_at = min(options.rss_at, warm_n)
     sys.path.insert(0, ROOT)
 
@@ -646,16 +703,22 @@ def main(argv: list[str] | None = None) -> int:
     began = time.time()
     summaries: dict[str, Any] = {}
     with Bench(options) as bench:
-        for kind in options.kinds:
-            runs: dict[str, dict[str, list[Any]]] = {v: {"cold": [], "warm": []} for v in VARIANTS}
+        package_dir = _build_local_package(bench.tmp.name) if package_cold_runs else None
+        for k, kind in enumerate(options.kinds):
+            runs: dict[str, dict[str, list[Any]]] = {v: {"cold": [], "warm": [], "package_cold": []} for v in VARIANTS}
             for variant in VARIANTS:  # one discarded start each, so both read compiled bytecode
                 bench.run_child("cold", variant, kind, bench.events(kind, 1))
             for i in range(cold_runs):
                 events = bench.events(kind, 1)
                 for variant in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                     runs[variant]["cold"].append(bench.run_child("cold", variant, kind, events))
+            for i in range(package_cold_runs):
+                events = bench.events(kind, 1)
+                for variant in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
+                    result = bench.run_child("cold", variant, kind, events, package=package_dir)
+                    runs[variant]["package_cold"].append(result)
             events = bench.events(kind, warm_n + cpu_n)
-            for variant in VARIANTS:
+            for variant in VARIANTS if k % 2 == 0 else VARIANTS[::-1]:
                 runs[variant]["warm"].append(bench.run_child("warm", variant, kind, events, warm_n, cpu_n, rss_at))
             summaries[kind] = _summarise(kind, runs)
             r = summaries[kind]["ratio"]
@@ -668,14 +731,16 @@ def main(argv: list[str] | None = None) -> int:
         package = _package_size(not build_package, bench.tmp.name)
     checks = _budgets(summaries, package)
     table = _table(summaries, checks, package)
-    print("\n" + table + "\n\n" + _breakdown(summaries))
+    extra = _package_cold_table(summaries)
+    print("\n" + table + "\n\n" + _breakdown(summaries) + ("\n\n" + extra if extra else ""))
 
     out = options.out or os.path.join(
         ROOT, "bench", "results", time.strftime("bench-%Y%m%dT%H%M%SZ.json", time.gmtime(began))
     )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as fh:
-        settings = {"cold_runs": cold_runs, "warm_callbacks": warm_n, "cpu_callbacks": cpu_n, "rss_at": rss_at}
+        settings = {"cold_runs": cold_runs, "package_cold_runs": package_cold_runs, "warm_callbacks": warm_n}
+        settings.update(cpu_callbacks=cpu_n, rss_at=rss_at, nagle=options.nagle)
         document = {
             "machine": machine,
             "settings": {**settings, "quick": options.quick, "seconds": round(time.time() - began, 1)},
@@ -684,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
             "package": package,
             "checks": checks,
             "table_markdown": table,
+            "breakdown_markdown": _breakdown(summaries),
+            "package_cold_markdown": extra,
         }
         json.dump(document, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
