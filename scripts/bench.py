@@ -779,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer runs (5 cold starts, 600 warm callbacks), no package build"
     )
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--cold-runs", type=int, help="cold starts per function and variant (default 11; quick 5)")
+    parser.add_argument("--cold-runs", type=int, help="cold starts per function and variant (default 15; quick 5)")
     parser.add_argument(
         "--package-cold",
         type=int,
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="JSON result path (default bench/results/bench-<UTC time>.json)")
     options = parser.parse_args(argv)
-    cold_runs = options.cold_runs or (5 if options.quick else 11)
+    cold_runs = options.cold_runs or (5 if options.quick else 15)
     warm_n = options.warm or (600 if options.quick else 2000)
     cpu_n = options.cpu or (200 if options.quick else 1000)
     build_package = not options.quick if options.package is None else options.package
