@@ -1,6 +1,6 @@
 """Benchmark: the five functions against a hand-written minimal handler, side by side (issue 6).
 
-    .venv/bin/python scripts/bench.py            # the documented run (about 5 minutes on 2 cores)
+    .venv/bin/python scripts/bench.py            # the documented run (about 7 minutes on 2 cores)
     .venv/bin/python scripts/bench.py --quick    # fewer runs, under 2 minutes
 
 The COS and TDMQ stand-ins (devstack) run in this process; every measurement runs in a fresh
