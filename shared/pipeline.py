@@ -214,20 +214,22 @@ def _process(kind: str, payload: dict[str, Any], request: gateway.Request, inst:
     key = event_key(event)
     normalised = event.normalised()
     normalised["stream_param"] = scrub_stream_param(event.stream_param)
-    document: dict[str, Any] = {"kind": kind, "key": inst.settings.cos_prefix + key, "event": normalised}
+    document: dict[str, Any] = {
+        "kind": kind,
+        "key": inst.settings.cos_prefix + key,
+        "event": normalised,
+        "original": _original(payload),
+    }
     log["key"] = key
 
     if isinstance(event, ModerationHit):
         suggestion = event.effective_suggestion(inst.settings.moderation_min_score)
         message = _moderation_message(event, suggestion, inst.settings.cos_prefix + key)
         document["message"] = message
-        document["original"] = _original(payload)
         log["suggestion"] = suggestion
         if suggestion in inst.settings.moderation_suggestions:
             _publish_once(event, suggestion, message, canonical_json(document), key, request, inst, budget, log)
             return None
-    else:
-        document["original"] = _original(payload)
     inst.store.put_json(key, canonical_json(document), _metadata(request), budget)
     log["outcome"] = "stored"
     return None
