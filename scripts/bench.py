@@ -360,7 +360,8 @@ class Bench:
         self, mode: str, variant: str, kind: str, events: str, *numbers: int, package: str | None = None
     ) -> dict[str, Any]:
         """Run one child; with `package`, as SCF would: only that folder and the stdlib on sys.path
-        (`-S`), and no bytecode cache for it (the package ships none)."""
+        (`-S`), on the bytecode the package ships and unable to write any more (SCF's code folder
+        is read-only)."""
         import subprocess
 
         result_path = events + f".{variant}.result.json"
@@ -783,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--package-cold",
         type=int,
-        help="cold starts per function and variant from the code package without bytecode (default 5; quick 0)",
+        help="cold starts per function and variant from the code package, as SCF runs it (default 5; quick 0)",
     )
     parser.add_argument("--warm", type=int, help="sequential warm callbacks per process (default 2000; quick 600)")
     parser.add_argument("--cpu", type=int, help="instrumented callbacks for CPU time (default 1000; quick 200)")

@@ -7,7 +7,10 @@
 #
 # Options: --out DIR (default build/package), --zip FILE (default build/live-callbacks.zip),
 #          --python PY (interpreter whose pip installs; default .venv/bin/python, else python3),
-#          --max-mb N (fail when the zip is larger; default 10).
+#          --max-mb N (fail when the zip is larger; default 10),
+#          --bytecode-python PY (the CPython that compiles the .pyc files; default: for the SCF target
+#          a CPython 3.10 found on PATH or under pyenv, for the local target --python),
+#          --no-bytecode (ship sources only; SCF then compiles every module on every cold start).
 # Nothing from tests/, devstack/, scripts/ or the dev requirements goes in. Prints the zip's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +21,8 @@ OUT=build/package
 ZIP=build/live-callbacks.zip
 MAX_MB=10
 PYTHON=${PYTHON:-}
+BYTECODE=yes
+BYTECODE_PYTHON=${BYTECODE_PYTHON:-}
 # SCF's Python3.10 runtime: CPython 3.10 on Linux x86-64 (glibc), see docs/DEPLOY.md.
 SCF_PLATFORM=manylinux2014_x86_64
 SCF_PYTHON_VERSION=3.10
@@ -26,7 +31,7 @@ SCF_ABI=cp310
 # implementation is repacked as a wheel (see make_pure_crcmod_wheel).
 CRCMOD_VERSION=1.7
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +45,9 @@ while [ $# -gt 0 ]; do
     --python=*) PYTHON=${1#*=}; shift ;;
     --max-mb) MAX_MB=$2; shift 2 ;;
     --max-mb=*) MAX_MB=${1#*=}; shift ;;
+    --bytecode-python) BYTECODE_PYTHON=$2; shift 2 ;;
+    --bytecode-python=*) BYTECODE_PYTHON=${1#*=}; shift ;;
+    --no-bytecode) BYTECODE=no; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "package.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -50,6 +58,33 @@ case "$TARGET" in
 esac
 if [ -z "$PYTHON" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+
+# The interpreter that compiles the bytecode must be the runtime's version: a .pyc is only read by
+# the CPython minor version that wrote it. SCF's code folder is read-only, so without shipped
+# bytecode every cold start compiles every module it imports (about half of a cold start).
+python_minor() { "$1" -c 'import sys; print("%s%d.%d" % (sys.implementation.name, *sys.version_info[:2]))' 2>/dev/null; }
+if [ "$BYTECODE" = yes ]; then
+  if [ "$TARGET" = local ]; then
+    want=$(python_minor "$PYTHON")
+    BYTECODE_PYTHON=${BYTECODE_PYTHON:-$PYTHON}
+  else
+    want=cpython$SCF_PYTHON_VERSION
+    if [ -z "$BYTECODE_PYTHON" ]; then
+      for candidate in "$(command -v "python$SCF_PYTHON_VERSION" || true)" \
+        "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/"$SCF_PYTHON_VERSION".*/bin/python"$SCF_PYTHON_VERSION"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ] && [ "$(python_minor "$candidate")" = "$want" ]; then
+          BYTECODE_PYTHON=$candidate
+          break
+        fi
+      done
+    fi
+  fi
+  if [ -z "$BYTECODE_PYTHON" ] || [ "$(python_minor "$BYTECODE_PYTHON")" != "$want" ]; then
+    echo "package.sh: bytecode for $want needs that interpreter (got '${BYTECODE_PYTHON:-none found}');" \
+      "pass --bytecode-python PATH, or --no-bytecode to ship sources only (slower cold starts)" >&2
+    exit 2
+  fi
 fi
 case "$OUT" in
   "" | / | . | .. | "$ROOT") echo "package.sh: refusing to build into '$OUT'" >&2; exit 2 ;;
@@ -116,6 +151,19 @@ find "$OUT" \( -name '*.pyc' -o -name '*.pyi' \) -type f -delete
 rm -rf "$OUT/bin"
 find "$OUT" -path '*.dist-info/*' \( -name RECORD -o -name INSTALLER -o -name REQUESTED -o -name direct_url.json \
   -o -name entry_points.txt \) -type f -delete
+
+if [ "$BYTECODE" = yes ]; then
+  # unchecked-hash for the vendored libraries: SCF unpacks the zip with new mtimes, which would
+  # invalidate timestamp-based .pyc files, and these files never change once deployed.
+  # checked-hash for our own code: an edit made in SCF's console still takes effect.
+  vendored=()
+  while IFS= read -r -d '' entry; do
+    case "$(basename "$entry")" in shared | functions) ;; *) vendored+=("$entry") ;; esac
+  done < <(find "$OUT" -mindepth 1 -maxdepth 1 \( -type d -o -name '*.py' \) -not -name '*.dist-info' -print0)
+  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$OUT" -p / "${vendored[@]}"
+  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode checked-hash -s "$OUT" -p / "$OUT/shared" "$OUT/functions"
+  echo "bytecode: $(find "$OUT" -name '*.pyc' | wc -l) files for $want by $BYTECODE_PYTHON"
+fi
 
 "$PYTHON" - "$OUT" "$ZIP" "$TARGET" "$SCF_ABI" "$MAX_MB" <<'PY'
 import os, re, sys, zipfile

@@ -7,7 +7,9 @@ the package, or a module only the dev environment has, fails here instead of in 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -62,9 +64,16 @@ def local_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
 
 # The child: only the standard library is importable until it puts the package first on the path.
 CHILD = r"""
-import importlib, importlib.util, json, sys
+import importlib, importlib.machinery, importlib.util, json, sys
 package, request_file, result_file = sys.argv[1:4]
 sys.path[:0] = [package]
+# Every module compiled from source instead of loaded from the shipped bytecode is recorded.
+compiled = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return _source_to_code(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = source_to_code
 with open(request_file, encoding="utf-8") as f:
     request = json.load(f)
 result = {"sys_path": list(sys.path), "answers": [], "modules": {}, "importable": {}}
@@ -90,16 +99,20 @@ checked = ("shared.pipeline", "pydantic", "pydantic_core", "qcloud_cos", "tencen
 for name in (*checked, "crcmod"):
     module = importlib.import_module(name)
     result["modules"][name] = getattr(module, "__file__", None)
+result["compiled"] = compiled
+result["version"] = list(sys.version_info[:2])
 with open(result_file, "w", encoding="utf-8") as f:
     json.dump(result, f)
 """
 
 
-def run_isolated(package: Path, calls: list[dict[str, Any]], env: dict[str, str], work: Path) -> dict[str, Any]:
+def run_isolated(
+    package: Path, calls: list[dict[str, Any]], env: dict[str, str], work: Path, python: str = sys.executable
+) -> dict[str, Any]:
     request_file, result_file = work / "request.json", work / "result.json"
     request_file.write_text(json.dumps({"calls": calls}), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", CHILD, str(package), str(request_file), str(result_file)],
+        [python, "-I", "-S", "-c", CHILD, str(package), str(request_file), str(result_file)],
         env=env,  # only the functions' variables: no PYTHONPATH, no proxies from the outer shell
         cwd=work,
         capture_output=True,
@@ -117,7 +130,20 @@ def test_package_holds_only_shared_functions_and_vendored_dependencies(local_pac
     top = {p.name for p in unpacked.iterdir()}
     assert top >= RUNTIME_TOP_LEVEL_OWN
     assert not top & NEVER_SHIPPED
-    assert not [p for p in unpacked.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
+    # Bytecode for the target interpreter beside every module: hash-based, because unpacking the
+    # zip changes every mtime; checked against the source for our code, unchecked for vendored code.
+    tag = sys.implementation.cache_tag
+    magic = importlib.util.MAGIC_NUMBER
+    sources = [p for p in unpacked.rglob("*.py") if ".dist-info" not in str(p)]
+    assert len(sources) > 100
+    for source in sources:
+        cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert cached.is_file(), f"no bytecode for {source.relative_to(unpacked)}"
+        header = cached.read_bytes()[:8]
+        flags = int.from_bytes(header[4:8], "little")
+        own = source.relative_to(unpacked).parts[0] in RUNTIME_TOP_LEVEL_OWN
+        assert (header[:4], flags) == (magic, 0b11 if own else 0b01), source.relative_to(unpacked)
+    assert not [p for p in unpacked.rglob("*.pyc") if p.parent.name != "__pycache__" or tag not in p.name]
     assert not [p for p in unpacked.rglob("*") if p.name in ("serverless.yml", ".env", "conftest.py")]
     vendored = {p.name.split("-")[0].lower() for p in unpacked.glob("*.dist-info")}
     assert {"pydantic", "pydantic_core", "cos_python_sdk_v5", "tencentcloud_sdk_python_tdmq", "crcmod"} <= vendored
@@ -167,6 +193,7 @@ def test_every_handler_answers_200_from_the_isolated_package(
     assert not [p for p in result["sys_path"] if "site-packages" in p or "dist-packages" in p]
     for name, file in result["modules"].items():
         assert file is not None and Path(file).is_relative_to(unpacked), f"{name} came from {file}"
+    assert result["compiled"] == [], "modules compiled at start instead of loaded from the shipped bytecode"
     answers = result["answers"]
     assert len(answers) == 2 * len(KINDS)
     for item in answers:
@@ -187,8 +214,8 @@ def test_every_handler_answers_200_from_the_isolated_package(
     ]
 
 
-def test_scf_target_vendors_cpython_310_manylinux_builds(tmp_path: Path) -> None:
-    out, zip_path, output = build("scf", tmp_path)
+def test_scf_target_vendors_cpython_310_manylinux_builds(tmp_path: Path, stack: DevStack) -> None:
+    out, zip_path, output = build("scf", tmp_path / "build")
     size = zip_path.stat().st_size
     assert size <= MAX_ZIP_BYTES
     assert "target scf" in output
@@ -199,3 +226,19 @@ def test_scf_target_vendors_cpython_310_manylinux_builds(tmp_path: Path) -> None
         names = archive.namelist()
     assert "functions/porn_detect/index.py" in names and "shared/pipeline.py" in names
     assert not [n for n in names if n.startswith(("tests/", "devstack/", "scripts/"))]
+
+    # SCF's interpreter, CPython 3.10, runs every handler from the unpacked zip, on the shipped
+    # bytecode (nothing compiled at start) and the cp310 extensions.
+    found = re.search(r"^bytecode: \d+ files for cpython3\.10 by (\S+)$", output, re.M)
+    assert found, output
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(unpacked)
+    bucket, topic = "package-310-1250000000", "package-310-moderation"
+    stack.cos.create_bucket(bucket)
+    stack.tdmq.topics.add(topic)
+    result = run_isolated(unpacked, _calls("py310"), stack.env(bucket=bucket, topic=topic), tmp_path, found.group(1))
+    assert result["version"] == [3, 10]
+    assert result["compiled"] == []
+    assert [a["answer"]["statusCode"] for a in result["answers"]] == [200] * 2 * len(KINDS)
+    assert len(stack.tdmq.published(topic)) == 2
