@@ -84,6 +84,9 @@ def quarantine_key(function: str, payload: dict[str, Any], t: int) -> str:
     return f"quarantine/{encode_part(function)}/{_date(t)}/{digest}.json"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> bytes:
     """Deterministic JSON bytes: the same document always gives the same object in COS."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("ascii")
+    return _CANONICAL.encode(value).encode("ascii")

@@ -12,17 +12,20 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_TX_SECRET = re.compile(r"(txSecret=)[^&\s\"'\\]*", re.IGNORECASE)
+# The value after `txSecret=` (any case); the lookbehind keeps the name, so the replacement is a
+# literal string and `sub` needs no template expansion per match.
+_TX_SECRET = re.compile(r"(?<=txSecret=)[^&\s\"'\\]*", re.IGNORECASE)
 REDACTED = "***"
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 def scrub_stream_param(value: str | None) -> str | None:
     """`stream_param` with its push-auth `txSecret` value replaced (the push URL's credential)."""
-    return _TX_SECRET.sub(r"\g<1>" + REDACTED, value) if value else value
+    return _TX_SECRET.sub(REDACTED, value) if value else value
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    text = _TX_SECRET.sub(r"\g<1>" + REDACTED, text)
+    text = _TX_SECRET.sub(REDACTED, text)
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
@@ -32,6 +35,6 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 def emit(fields: Mapping[str, Any], secrets: Iterable[str] = ()) -> str:
     """Write one JSON log line to stdout and return it."""
     # ASCII only: a stream id holding U+2028 or U+0085 must not split the line in a log viewer.
-    line = scrub(json.dumps(fields, separators=(",", ":"), default=str), secrets)
+    line = scrub(_ENCODER.encode(fields), secrets)
     sys.stdout.write(line + "\n")
     return line

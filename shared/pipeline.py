@@ -38,6 +38,7 @@ class Instance:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.secrets = settings.secrets  # scrubbed from every log line; computed once
         self.store = CosStore(settings)
         self._publisher: TopicPublisher | None = None
 
@@ -252,7 +253,7 @@ def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
     secrets: tuple[str, ...] = ()
     try:
         inst = instance(kind)
-        secrets = inst.settings.secrets
+        secrets = inst.secrets
         request = gateway.parse_trigger(event, context)
         log.update(request_id=request.request_id, trigger=request.trigger)
         payload = gateway.json_object(request)

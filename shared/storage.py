@@ -44,8 +44,15 @@ class _ProxyAdapter(requests.adapters.HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
-def _proxy_session() -> requests.Session:
+def _session() -> requests.Session:
+    """The instance's one HTTP session for COS.
+
+    `trust_env` off: requests otherwise re-reads every `*_proxy` variable and looks for ~/.netrc on
+    each request, about 0.3 ms of CPU per PUT (bench, docs/PERFORMANCE.md). The proxy comes from
+    COS_PROXY, passed explicitly, and certificates from certifi as before.
+    """
     session = requests.Session()
+    session.trust_env = False
     adapter = _ProxyAdapter(pool_connections=1, pool_maxsize=4)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -68,7 +75,7 @@ class CosStore:
             PoolConnections=1,
             PoolMaxSize=4,
         )
-        self.client = CosS3Client(config, retry=0, session=_proxy_session() if proxies else None)
+        self.client = CosS3Client(config, retry=0, session=_session())
         self.bucket = settings.cos_bucket
         self.prefix = settings.cos_prefix
 

@@ -43,6 +43,11 @@ class TopicPublisher:
             keepAlive=True,
         )
         self.client = TdmqClient(credential, settings.tdmq_region, ClientProfile(httpProfile=http))
+        # The SDK resolved HTTPS_PROXY from the environment when it was built; without this its
+        # requests session would scan the environment and ~/.netrc again on every publish.
+        session = getattr(getattr(getattr(self.client, "request", None), "conn", None), "_session", None)
+        if session is not None:
+            session.trust_env = False
         self.topic = settings.moderation_topic or ""
 
     def publish(self, content: str, tags: Sequence[str], budget: Budget | None = None) -> str:
