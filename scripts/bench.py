@@ -40,6 +40,14 @@ BUDGETS = {
     "peak_rss_mb": 60.0,
     "package_zip_mb": 10.0,
 }
+TIME_FIELDS = {
+    "stream_begin": "event_time",
+    "stream_end": "event_time",
+    "record": "end_time",
+    "snapshot": "create_time",
+    "porn_detect": "screenshot_time",
+}
+"""The field that makes each generated event new (its key and, for hits, its dedupe id)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,13 +366,7 @@ class Bench:
         run = next(self.serial)
         path = os.path.join(self.tmp.name, f"{kind}-{run}.jsonl")
         now = int(time.time())
-        time_field = {
-            "stream_begin": "event_time",
-            "stream_end": "event_time",
-            "record": "end_time",
-            "snapshot": "create_time",
-            "porn_detect": "screenshot_time",
-        }[kind]
+        time_field = TIME_FIELDS[kind]
         with open(path, "w", encoding="utf-8") as out:
             for i in range(count):
                 fields = {"stream_id": f"bench-{run}-{i % 16}", time_field: now - 3600 + i}
