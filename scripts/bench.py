@@ -50,6 +50,21 @@ TIME_FIELDS = {
 """The field that makes each generated event new (its key and, for hits, its dedupe id)."""
 
 
+def generated_events(kind: str, count: int, label: str) -> list[dict[str, Any]]:
+    """`count` distinct signed callbacks of `kind` as API Gateway trigger events with their context,
+    each a new event (16 streams named after `label`, one second apart, an hour ago)."""
+    from devstack import payloads, triggers
+
+    now = int(time.time())
+    out = []
+    for i in range(count):
+        fields = {"stream_id": f"{label}-{i % 16}", TIME_FIELDS[kind]: now - 3600 + i}
+        payload = payloads.signed(payloads.BUILDERS[kind](**fields))
+        event = triggers.apigw_event(payload, path=f"/live/{kind.replace('_', '-')}")
+        out.append({"event": event, "context": triggers.context(kind)})
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Child side: runs in a fresh interpreter (`python -c "import bench; bench.child()" ...`).
 # --------------------------------------------------------------------------------------------
@@ -361,18 +376,11 @@ class Bench:
 
     def events(self, kind: str, count: int) -> str:
         """A file of `count` distinct signed callbacks of `kind`, as API Gateway trigger events."""
-        from devstack import payloads, triggers
-
         run = next(self.serial)
         path = os.path.join(self.tmp.name, f"{kind}-{run}.jsonl")
-        now = int(time.time())
-        time_field = TIME_FIELDS[kind]
         with open(path, "w", encoding="utf-8") as out:
-            for i in range(count):
-                fields = {"stream_id": f"bench-{run}-{i % 16}", time_field: now - 3600 + i}
-                payload = payloads.signed(payloads.BUILDERS[kind](**fields))
-                event = triggers.apigw_event(payload, path=f"/live/{kind.replace('_', '-')}")
-                out.write(json.dumps({"event": event, "context": triggers.context(kind)}) + "\n")
+            for record in generated_events(kind, count, f"bench-{run}"):
+                out.write(json.dumps(record) + "\n")
         return path
 
     def run_child(

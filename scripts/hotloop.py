@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "scripts")]
@@ -32,18 +31,6 @@ import bench  # noqa: E402  (scripts/ is put on the path just above)
 WARMUP = 50
 
 
-def _events(kind: str, count: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    from devstack import payloads, triggers
-
-    time_field = bench.TIME_FIELDS[kind]
-    now = int(time.time())
-    out = []
-    for i in range(count):
-        payload = payloads.signed(payloads.BUILDERS[kind](**{"stream_id": f"hot-{i % 16}", time_field: now - 3600 + i}))
-        out.append((triggers.apigw_event(payload, path="/hot"), triggers.context(kind)))
-    return out
-
-
 def run(kind: str, variant: str, count: int, built: int, profile: bool) -> None:
     from devstack.stack import DevStack
 
@@ -51,7 +38,7 @@ def run(kind: str, variant: str, count: int, built: int, profile: bool) -> None:
     try:
         os.environ.update(stack.env())
         handler = bench._load_handler(variant, kind)
-        events = _events(kind, max(count, built) + WARMUP)
+        events = [(r["event"], r["context"]) for r in bench.generated_events(kind, max(count, built) + WARMUP, "hot")]
         sdk = {"cpu": 0, "wall": 0, "calls": 0}
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (our log lines; SCF would collect them)
         if kind == "porn_detect":
@@ -96,12 +83,7 @@ def instructions(kind: str, variant: str) -> None:
     for count in (200, 1200):
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
         command += [kind, "--variant", variant, "--count", str(count), "--built", "1200"]
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        completed = subprocess.run(command, capture_output=True, text=True, check=True)
         line = next(x for x in completed.stderr.splitlines() if "Collected :" in x)
         totals.append(int(line.split()[-1]))
     print(f"{kind} {variant}: {(totals[1] - totals[0]) / 1000:,.0f} instructions per hot callback")
