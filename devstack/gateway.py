@@ -1,4 +1,4 @@
-"""Local API Gateway: the routes of serverless.yml served as WSGI, invoking the real `main_handler`s.
+"""Local API Gateway: the routes of deploy/functions.yml served as WSGI, invoking the real `main_handler`s.
 
 Each HTTP request becomes the API Gateway trigger event SCF would build (mixed-case headers,
 `requestContext.requestId`), and the handler's integrated response becomes the HTTP answer.
@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl
 
+from deploy.spec import SPEC_FILE, Spec, SpecError, load_spec, spec_from_config
 from devstack import triggers
 
-SERVERLESS_YML = triggers.ROOT / "serverless.yml"
+ROUTES_FILE = SPEC_FILE
+"""deploy/functions.yml: the one source of truth the deployed variants are generated from."""
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 """SCF's synchronous request limit; larger bodies are refused here, as the platform would."""
 
-_HANDLER = re.compile(r"functions/(?P<kind>[A-Za-z0-9_]+)/index\.main_handler")
+RouteError = SpecError
+"""The deploy spec does not describe usable routes; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -40,87 +43,43 @@ class Route:
     path: str
     method: str
     function: str
-    """The function's key in serverless.yml (`inputs.functions.<key>`)."""
+    """The function's kind (its key in deploy/functions.yml, its folder under `functions/`)."""
     handler: str
-    """Its `handler` setting, e.g. `functions/record/index.main_handler`."""
+    """Its `handler` setting in the code package, e.g. `index.main_handler`."""
 
     @property
     def kind(self) -> str:
         """The callback kind the function handles (its folder under `functions/`)."""
-        match = _HANDLER.fullmatch(self.handler)
-        return match["kind"] if match else self.function
+        return self.function
 
 
-class RouteError(ValueError):
-    """serverless.yml does not describe usable routes; the message says what is wrong."""
-
-
-def default_path(function: str) -> str:
-    return "/live/" + function.replace("_", "-")
+def routes_from_spec(spec: Spec) -> list[Route]:
+    """One POST route per function, as the API Gateway variant deploys them."""
+    return [Route(f.route, "POST", f.kind, f.handler) for f in spec.functions]
 
 
 def routes_from_config(config: Mapping[str, Any]) -> list[Route]:
-    """The API Gateway routes of a parsed multi-scf serverless.yml.
-
-    Routes come from every `inputs.triggers[]` entry of `type: apigw`. When there is none (for
-    example after a move to Function URLs), each function gets `POST /live/<name-with-dashes>`.
-    """
-    inputs = config.get("inputs")
-    if not isinstance(inputs, Mapping):
-        raise RouteError("serverless.yml has no 'inputs' mapping")
-    functions = inputs.get("functions")
-    if not isinstance(functions, Mapping) or not functions:
-        raise RouteError("serverless.yml has no 'inputs.functions'")
-    handlers: dict[str, str] = {}
-    for name, spec in functions.items():
-        handler = spec.get("handler") if isinstance(spec, Mapping) else None
-        if not isinstance(handler, str) or "." not in handler:
-            raise RouteError(f"function {name!r} has no 'handler' of the form path/to/module.function")
-        handlers[str(name)] = handler
-
-    apis: list[Mapping[str, Any]] = []
-    triggers_list = inputs.get("triggers") or []
-    for trigger in triggers_list if isinstance(triggers_list, list) else []:
-        if isinstance(trigger, Mapping) and trigger.get("type") == "apigw":
-            parameters = trigger.get("parameters")
-            listed = parameters.get("apis") if isinstance(parameters, Mapping) else None
-            apis.extend(api for api in listed or [] if isinstance(api, Mapping))
-    if not apis:
-        return [Route(default_path(name), "POST", name, handler) for name, handler in handlers.items()]
-
-    routes: list[Route] = []
-    for api in apis:
-        path, method, function = api.get("path"), api.get("method", "POST"), api.get("function")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise RouteError(f"apigw api {dict(api)!r} has no absolute 'path'")
-        if function not in handlers:
-            raise RouteError(f"apigw api {path} names function {function!r}, which is not in inputs.functions")
-        routes.append(Route(path, str(method).upper(), str(function), handlers[str(function)]))
-    return routes
+    """The routes of a parsed deploy/functions.yml."""
+    return routes_from_spec(spec_from_config(config))
 
 
-def load_routes(path: Path = SERVERLESS_YML) -> list[Route]:
-    """The routes of `serverless.yml` (PyYAML is a development dependency)."""
-    import yaml
-
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RouteError(f"cannot read {path}: {exc.strerror}") from None
-    if not isinstance(config, Mapping):
-        raise RouteError(f"{path} is not a YAML mapping")
-    return routes_from_config(config)
+def load_routes(path: Path = ROUTES_FILE) -> list[Route]:
+    """The routes of deploy/functions.yml (PyYAML is a development dependency)."""
+    return routes_from_spec(load_spec(path))
 
 
 @cache
-def load_function(handler: str) -> triggers.Handler:
-    """The callable a `handler` setting names, imported from the project as SCF would."""
-    match = _HANDLER.fullmatch(handler)
-    if match:
-        return triggers.load_handler(match["kind"])
-    module_path, _, attribute = handler.rpartition(".")
-    file = triggers.ROOT / f"{module_path}.py"
-    spec = importlib.util.spec_from_file_location("handler_" + re.sub(r"\W", "_", module_path), file)
+def load_function(kind: str, handler: str = "index.main_handler") -> triggers.Handler:
+    """The callable `handler` names in `kind`'s package, from its source in `functions/<kind>/`.
+
+    scripts/package.sh copies `functions/<kind>/index.py` to the package root, so the deployed
+    `index.main_handler` is the `main_handler` of that file.
+    """
+    module_name, _, attribute = handler.rpartition(".")
+    if (module_name, attribute) == ("index", "main_handler"):
+        return triggers.load_handler(kind)
+    file = triggers.ROOT / "functions" / kind / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{kind}_" + re.sub(r"\W", "_", module_name), file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")
     module = importlib.util.module_from_spec(spec)
@@ -222,20 +181,28 @@ def _status_line(status: int) -> str:
 
 
 class LocalGateway:
-    """WSGI app: POST <route path> -> the route's `main_handler` with an API Gateway event."""
+    """WSGI app: POST <route path> -> the route's `main_handler`.
+
+    `trigger="apigw"` (default) builds API Gateway events with integrated responses; `trigger="url"`
+    builds Function URL events, as if each route were that function's own Function URL.
+    """
 
     def __init__(
         self,
         routes: Iterable[Route] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
+        trigger: str = "apigw",
     ) -> None:
+        if trigger not in ("apigw", "url"):
+            raise ValueError(f"trigger must be 'apigw' or 'url', got {trigger!r}")
+        self.trigger = trigger
         self.routes = list(load_routes() if routes is None else routes)
         self._by_path: dict[str, list[Route]] = {}
         for route in self.routes:
             self._by_path.setdefault(route.path, []).append(route)
         self.on_invocation = on_invocation
         for route in self.routes:  # import every handler now: a broken one fails at start, not on traffic
-            load_function(route.handler)
+            load_function(route.kind, route.handler)
 
     def route_for(self, method: str, path: str) -> Route | None:
         """The route serving `path`; for a wrong method, the path's route (its handler answers 405)."""
@@ -282,28 +249,34 @@ class LocalGateway:
             as_base64 = False
         except UnicodeDecodeError:  # API Gateway hands binary bodies over base64-encoded
             text, as_base64 = raw, True
-        event = triggers.apigw_event(
-            text,
-            path=route.path,
-            method=method,
-            headers=_headers(environ),
-            as_base64=as_base64,
-            request_id=request_id,
-            source_ip=str(environ.get("REMOTE_ADDR", "127.0.0.1")),
-        )
-        query = str(environ.get("QUERY_STRING", ""))
-        event["queryString"] = event["queryStringParameters"] = dict(parse_qsl(query))
+        source_ip = str(environ.get("REMOTE_ADDR", "127.0.0.1"))
+        query = dict(parse_qsl(str(environ.get("QUERY_STRING", ""))))
+        if self.trigger == "url":
+            body: str | bytes = text if isinstance(text, str) else raw
+            event = triggers.function_url_event(body, method=method, headers=_headers(environ), source_ip=source_ip)
+            event["queryString"] = query
+        else:
+            event = triggers.apigw_event(
+                text,
+                path=route.path,
+                method=method,
+                headers=_headers(environ),
+                as_base64=as_base64,
+                request_id=request_id,
+                source_ip=source_ip,
+            )
+            event["queryString"] = event["queryStringParameters"] = query
         context = triggers.context(route.kind, request_id)
         with _captured_stdout() as captured:
             try:
-                answer = load_function(route.handler)(event, context)
+                answer = load_function(route.kind, route.handler)(event, context)
             except Exception as exc:  # SCF reports a crashed function as a gateway error
                 answer = {"statusCode": 502, "body": json.dumps({"code": 502, "message": type(exc).__name__})}
         logs = captured.getvalue().splitlines()
         if self.on_invocation is None:
             for line in logs:
                 sys.stdout.write(line + "\n")
-        status, headers, body = _integrated(answer)
+        status, headers, body = http_answer(answer)
         return status, headers, body, logs
 
 
@@ -311,8 +284,12 @@ def _json_answer(status: int, message: str) -> tuple[int, list[tuple[str, str]],
     return status, [("Content-Type", "application/json")], json.dumps({"code": status, "message": message}).encode()
 
 
-def _integrated(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """HTTP status, headers and body of an integrated response, as API Gateway turns it into HTTP."""
+def http_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """HTTP status, headers and body of an integrated response, as the platform turns it into HTTP.
+
+    Both deployed paths answer this way: API Gateway with integrated response on (every endpoint
+    of deploy/apigw/, tests/test_toolkit_contract.py) and a Function URL.
+    """
     if not isinstance(answer, Mapping) or not isinstance(answer.get("statusCode"), int):
         return _json_answer(502, "the function did not return an integrated response")
     headers = answer.get("headers") or {}

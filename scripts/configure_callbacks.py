@@ -7,6 +7,7 @@ callback key, then binds it to the push domain + AppName. Running it again chang
     scripts/configure_callbacks.py --base-url https://service-xxx.gz.apigw.tencentcs.com/release \\
         --domain push.example.com --app-name live            # key from LIVE_CALLBACK_KEYS
     scripts/configure_callbacks.py --stream-begin-url ... --porn-detect-url ... (Function URLs)
+    scripts/configure_callbacks.py --urls-from build/deploy-output.txt   # what `scf deploy` printed
     scripts/configure_callbacks.py ... --dry-run             # print the writes, send none
 
 Credentials: TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY or TENCENT_SECRET_ID/TENCENT_SECRET_KEY
@@ -19,9 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -31,19 +34,24 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.live.v20180801 import live_client, models
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from deploy import endpoints  # noqa: E402
+from deploy.spec import default_spec  # noqa: E402
+
 DEFAULT_TEMPLATE_NAME = "live-callbacks"
 DEFAULT_APP_NAME = "live"
-DESCRIPTION = "SCF live-callback functions (managed by scripts/configure_callbacks.py)"
+DESCRIPTION = "live-callbacks_SCF_managed-by_configure_callbacks"
+"""The Live API takes only Chinese, letters, digits, `_` and `-` here (at most 1024 bytes; the
+console: 100 characters): see DESCRIPTION_PATTERN."""
+DESCRIPTION_PATTERN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9_-]{1,100}")
+"""CreateLiveCallbackTemplate's documented rule for TemplateName and Description: 仅支持中文、英文、数字、_、-."""
 MASK = "********"
 
-# function key -> (route under the API Gateway base URL, as in serverless.yml; template field)
-ROUTES: dict[str, tuple[str, str]] = {
-    "stream_begin": ("/live/stream-begin", "StreamBeginNotifyUrl"),
-    "stream_end": ("/live/stream-end", "StreamEndNotifyUrl"),
-    "record": ("/live/record", "RecordNotifyUrl"),
-    "snapshot": ("/live/snapshot", "SnapshotNotifyUrl"),
-    "porn_detect": ("/live/porn-detect", "PornCensorshipNotifyUrl"),
-}
+# kind -> (route under an API Gateway base URL; template field), from deploy/functions.yml
+ROUTES: dict[str, tuple[str, str]] = {f.kind: (f.route, f.template_field) for f in default_spec().functions}
 
 
 class SetupError(Exception):
@@ -78,19 +86,21 @@ def masked(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (MASK if k == "CallbackKey" and v else v) for k, v in params.items()}
 
 
-def notify_urls(base_url: str | None, overrides: Mapping[str, str | None]) -> dict[str, str]:
-    """Template field -> URL, from the API Gateway base URL and/or one URL per function."""
-    urls: dict[str, str] = {}
-    for key, (route, template_field) in ROUTES.items():
-        url = overrides.get(key) or (base_url.rstrip("/") + route if base_url else None)
-        if not url:
-            flag = "--" + key.replace("_", "-") + "-url"
-            raise SetupError(f"no URL for {key}: give --base-url (API Gateway) or {flag} (Function URL)")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SetupError(f"the {key} URL must be an absolute http(s) URL, got {url!r}")
-        urls[template_field] = url
-    return urls
+def notify_urls(
+    base_url: str | None, overrides: Mapping[str, str | None], urls_from: Path | None = None
+) -> dict[str, str]:
+    """Template field -> URL, from the API Gateway base URL, one URL per function, or a deploy's output."""
+    per_kind: dict[str, str | None] = {}
+    try:
+        if urls_from is not None:
+            per_kind.update(endpoints.urls_from_text(urls_from.read_text(encoding="utf-8")))
+        per_kind.update({kind: url for kind, url in overrides.items() if url})
+        urls = endpoints.resolve(base_url, per_kind)
+    except OSError as exc:
+        raise SetupError(f"cannot read {urls_from}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    return {ROUTES[kind][1]: url for kind, url in urls.items()}
 
 
 def credentials(env: Mapping[str, str]) -> Credential | None:
@@ -232,7 +242,15 @@ def configure(
 
 def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--base-url", help="API Gateway base URL; the five routes of serverless.yml are appended")
+    parser.add_argument(
+        "--base-url", "--url", dest="base_url", help="base URL; the five routes of deploy/functions.yml are appended"
+    )
+    parser.add_argument(
+        "--urls-from",
+        type=Path,
+        metavar="FILE",
+        help="the five URLs from a file: JSON {kind: URL} or the saved output of `scf deploy` / `scf info`",
+    )
     for key in ROUTES:
         parser.add_argument(f"--{key.replace('_', '-')}-url", dest=f"{key}_url", help=f"{key} URL (Function URL)")
     parser.add_argument(
@@ -247,7 +265,9 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
         "--key",
         help="callback key (CallbackKey); default: the first of $LIVE_CALLBACK_KEYS (or $LIVE_CALLBACK_KEY)",
     )
-    parser.add_argument("--template-name", default=DEFAULT_TEMPLATE_NAME, help="template to create or update")
+    parser.add_argument(
+        "--template-name", default=DEFAULT_TEMPLATE_NAME, help="template to create or update (letters, digits, _, -)"
+    )
     parser.add_argument("--region", default=env.get("REGION") or "ap-guangzhou", help="API region (default: $REGION)")
     parser.add_argument("--endpoint", help="API endpoint, e.g. http://127.0.0.1:PORT for the local stand-in")
     parser.add_argument("--replace-rule", action="store_true", help="rebind a domain/AppName bound to another template")
@@ -271,10 +291,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         if not args.domain:
             raise SetupError("no push domain: give --domain or set PUSH_DOMAIN")
+        if not DESCRIPTION_PATTERN.fullmatch(args.template_name):
+            raise SetupError("--template-name may hold only Chinese, letters, digits, _ and - (Live API rule)")
         overrides = {key: getattr(args, f"{key}_url") for key in ROUTES}
         desired = Desired(
             template_name=args.template_name,
-            urls=notify_urls(args.base_url, overrides),
+            urls=notify_urls(args.base_url, overrides, args.urls_from),
             callback_key=callback_key(args, env),
             domain=args.domain,
             app_name=args.app_name,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The whole system on one machine: local API Gateway + COS and TDMQ stand-ins + the five functions.
 
-The gateway serves the routes of serverless.yml and invokes the same `main_handler`s SCF runs,
+The gateway serves the routes of deploy/functions.yml and invokes the same `main_handler`s SCF runs,
 with the API Gateway event shape. `--demo` also sends simulated live traffic through it and prints
 the timeline of what was stored, then exits. Started by `./scripts/local.sh`.
 """
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 import simulate  # noqa: E402  (scripts/simulate.py, beside this file)
 import timeline as timeline_cli  # noqa: E402  (scripts/timeline.py)
 
-from devstack.gateway import Invocation, LocalGateway, Route, RouteError, load_routes  # noqa: E402
+from devstack.gateway import ROUTES_FILE, Invocation, LocalGateway, Route, RouteError, load_routes  # noqa: E402
 from devstack.servers import Server  # noqa: E402
 from devstack.stack import DEV_CALLBACK_KEY, DevStack  # noqa: E402
 from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn  # noqa: E402
@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cos", choices=("local", "real"), default="local", help="COS stand-in (default) or real bucket")
     p.add_argument("--cos-port", type=int, default=0, help="COS stand-in port (default: any free port)")
     p.add_argument("--tdmq-port", type=int, default=0, help="TDMQ stand-in port (default: any free port)")
-    p.add_argument("--routes", type=Path, default=ROOT / "serverless.yml", help="serverless.yml to take routes from")
+    p.add_argument("--routes", type=Path, default=ROUTES_FILE, help="deploy spec to take routes from")
     p.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs, messages, stack.env (default .local/)")
     p.add_argument("--quiet", action="store_true", help="do not print a line per invocation")
     demo = p.add_argument_group("demo")

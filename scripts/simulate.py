@@ -4,9 +4,11 @@
 Each stream pushes one or more sessions (begin, snapshots at an interval, occasional moderation
 hits, end with a realistic errcode, recordings in several formats). Deliveries can be repeated as
 CSS retries do, shuffled, sent concurrently and rate-limited; `--seed` makes a run reproducible.
-Works against the local stack or a deployed API Gateway (`--url`, `--key` or LIVE_CALLBACK_KEYS).
+Works against the local stack or a deployment (`--key` or LIVE_CALLBACK_KEYS): a base URL with the
+five routes (`--url`), or one URL per function (`--stream-begin-url ...`, `--urls-from FILE`).
 
     .venv/bin/python scripts/simulate.py --url http://127.0.0.1:9000 --streams 8 --duplicates 0.3 --shuffle
+    .venv/bin/python scripts/simulate.py --urls-from build/deploy-output.txt --streams 2
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy import endpoints  # noqa: E402
 from devstack import payloads  # noqa: E402
-from devstack.gateway import SERVERLESS_YML, load_routes  # noqa: E402
+from devstack.gateway import ROUTES_FILE, load_routes  # noqa: E402
 from devstack.stack import DEV_CALLBACK_KEY  # noqa: E402
 
 KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
 FORMATS = ("mp4", "flv", "hls", "aac")
 SUGGESTIONS = ("Block", "Review", "Pass")
 DEFAULT_PUBLISHED = ("Block", "Review")
+LOCAL_URL = "http://127.0.0.1:9000"
+"""The local stack's gateway (./scripts/local.sh)."""
 REQUEST_TIMEOUT = 20.0
 """CSS gives up on an answer after 20 s; so does the simulator."""
 
@@ -303,59 +308,60 @@ class Pacer:
 
 
 class Sender:
-    """One keep-alive HTTP connection per worker thread (stdlib http.client)."""
+    """Keep-alive HTTP connections, one per worker thread and host (stdlib http.client)."""
 
-    def __init__(self, base_url: str, timeout: float = REQUEST_TIMEOUT) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"--url must be an http(s) URL, got {base_url!r}")
-        self.scheme = parts.scheme
-        self.netloc = parts.netloc
-        self.prefix = parts.path.rstrip("/")
+    def __init__(self, timeout: float = REQUEST_TIMEOUT) -> None:
         self.timeout = timeout
         self.local = threading.local()
         self.opened: list[http.client.HTTPConnection] = []
         self.lock = threading.Lock()
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self.local, "connection", None)
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        connections: dict[tuple[str, str], http.client.HTTPConnection] = self.local.__dict__.setdefault(
+            "connections", {}
+        )
+        connection = connections.get((scheme, netloc))
         if connection is None:
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            connection = cls(self.netloc, timeout=self.timeout)
-            self.local.connection = connection
+            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            connection = cls(netloc, timeout=self.timeout)
+            connections[(scheme, netloc)] = connection
             with self.lock:
                 self.opened.append(connection)
         return connection
 
-    def post(self, path: str, body: bytes) -> int | str:
+    def _drop(self, scheme: str, netloc: str) -> None:
+        connection = self.local.__dict__.get("connections", {}).pop((scheme, netloc), None)
+        if connection is not None:
+            connection.close()
+
+    def post(self, url: str, body: bytes) -> int | str:
         """The HTTP status, or a short error name when there was no answer."""
+        parts = urlsplit(url)
+        scheme, netloc = parts.scheme, parts.netloc
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile is reopened once
-            connection = self._connection()
+            connection = self._connection(scheme, netloc)
             try:
                 connection.request(
                     "POST",
-                    self.prefix + path,
+                    target,
                     body=body,
                     headers={"Content-Type": "application/json", "User-Agent": "CSS-Callback-Simulator"},
                 )
                 answer = connection.getresponse()
                 answer.read()
                 if answer.will_close:
-                    connection.close()
-                    self.local.connection = None
+                    self._drop(scheme, netloc)
                 return answer.status
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                connection.close()
-                self.local.connection = None
+                self._drop(scheme, netloc)
                 if attempt == 2:
                     return type(exc).__name__
             except TimeoutError:
-                connection.close()
-                self.local.connection = None
+                self._drop(scheme, netloc)
                 return "timeout"
             except OSError as exc:
-                connection.close()
-                self.local.connection = None
+                self._drop(scheme, netloc)
                 return type(exc).__name__
         return "unreachable"
 
@@ -364,6 +370,22 @@ class Sender:
             for connection in self.opened:
                 connection.close()
             self.opened.clear()
+
+
+def targets(base_url: str | None, paths: Mapping[str, str]) -> dict[str, str]:
+    """kind -> URL: `paths` values that are absolute URLs are used as they are, others go below `base_url`."""
+    urls: dict[str, str] = {}
+    for kind, path in paths.items():
+        if urlsplit(path).scheme:
+            urls[kind] = path
+        elif base_url:
+            urls[kind] = base_url.rstrip("/") + path
+        else:
+            raise ValueError(f"{kind}: {path!r} is a path, and no base URL was given")
+        parts = urlsplit(urls[kind])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"--url must be an http(s) URL, got {urls[kind]!r}")
+    return urls
 
 
 class Progress:
@@ -414,7 +436,7 @@ class RunResult:
 
 
 def run(
-    base_url: str,
+    base_url: str | None,
     order: Sequence[Callback],
     key: str,
     paths: Mapping[str, str],
@@ -424,8 +446,10 @@ def run(
     retry_delay: float = 0.2,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Deliver `order` to `base_url` + `paths[kind]`; a non-200 answer is retried as CSS would (faster)."""
-    sender = Sender(base_url)
+    """Deliver `order` to `base_url` + `paths[kind]` (or `paths[kind]` itself when it is a URL);
+    a non-200 answer is retried as CSS would (faster)."""
+    urls = targets(base_url, paths)
+    sender = Sender()
     pacer = Pacer(rate)
     bodies: dict[int, bytes] = {}
     bodies_lock = threading.Lock()
@@ -457,7 +481,7 @@ def run(
                 time.sleep(retry_delay)
             pacer.wait()
             started = time.perf_counter()
-            status = sender.post(paths[callback.kind], body_of(callback))
+            status = sender.post(urls[callback.kind], body_of(callback))
             elapsed = (time.perf_counter() - started) * 1000
             with record_lock:
                 answers[str(status)] += 1
@@ -551,8 +575,8 @@ def describe(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def route_paths(routes_file: Path = SERVERLESS_YML, overrides: Sequence[str] = ()) -> dict[str, str]:
-    """Callback kind -> URL path, from serverless.yml's routes, then `kind=/path` overrides."""
+def route_paths(routes_file: Path = ROUTES_FILE, overrides: Sequence[str] = ()) -> dict[str, str]:
+    """Callback kind -> URL path, from deploy/functions.yml's routes, then `kind=/path` overrides."""
     paths = {route.kind: route.path for route in load_routes(routes_file) if route.method in ("POST", "ANY")}
     for item in overrides:
         kind, _, path = item.partition("=")
@@ -577,7 +601,6 @@ def signing_key(explicit: str | None, env: Mapping[str, str]) -> tuple[str, str]
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:9000", help="base URL of the callback API (default %(default)s)")
     p.add_argument("--key", help="callback key to sign with (default: first of LIVE_CALLBACK_KEYS, else the dev key)")
     p.add_argument("--streams", type=int, default=8, help="number of streams (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same scenario (default %(default)s)")
@@ -588,10 +611,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=0.0, help="max requests per second, 0 = no limit (default)")
     p.add_argument("--retries", type=int, default=2, help="re-sends of a callback not answered 200 (default 2)")
     p.add_argument("--path", action="append", default=[], metavar="KIND=/PATH", help="override a route path")
-    p.add_argument("--routes", type=Path, default=SERVERLESS_YML, help="serverless.yml to take paths from")
+    p.add_argument("--routes", type=Path, default=ROUTES_FILE, help="deploy spec to take paths from")
     p.add_argument("--publish", default=",".join(DEFAULT_PUBLISHED), help="suggestions the receiver publishes")
     p.add_argument("--json", action="store_true", help="print the summary (with the scenario) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: bar when stderr is a tty)")
+    endpoints.add_arguments(p, base_help=f"base URL with the five routes below it (default {LOCAL_URL})")
     return p
 
 
@@ -604,8 +628,14 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         return 2
     try:
         paths = route_paths(args.routes, args.path)
-        Sender(args.url)  # validates the URL
-    except ValueError as exc:
+        own = {kind: getattr(args, f"{kind}_url", None) for kind in KINDS}
+        if args.urls_from is not None:
+            own.update(endpoints.urls_from_text(args.urls_from.read_text(encoding="utf-8")))
+        if not args.url and not all(own.values()):
+            args.url = LOCAL_URL
+        paths = {kind: own.get(kind) or path for kind, path in paths.items()}
+        urls = targets(args.url, paths)  # validates every URL
+    except (ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     key, source = signing_key(args.key, os.environ)
@@ -614,12 +644,12 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     order = deliveries(scenario, args.duplicates, args.shuffle)
     print(
         f"simulate: {len(scenario.callbacks)} callbacks of {args.streams} streams as {len(order)} deliveries"
-        f" to {args.url}, signed with {source}",
+        f" to {args.url or 'five URLs'}, signed with {source}",
         file=sys.stderr,
     )
     progress = Progress(len(order), enabled=not args.no_progress and sys.stderr.isatty())
-    result = run(args.url, order, key, paths, args.concurrency, args.rate, args.retries, progress=progress)
-    report = summary(scenario, order, result, args.url)
+    result = run(args.url, order, key, urls, args.concurrency, args.rate, args.retries, progress=progress)
+    report = summary(scenario, order, result, args.url or ", ".join(f"{k}={u}" for k, u in urls.items()))
     out(json.dumps(report, indent=2) if args.json else describe(report))
     return 0 if not result.failed else 1
 

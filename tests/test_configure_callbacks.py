@@ -7,6 +7,7 @@ the stand-in records every call, so "the second run changes nothing" is checked 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -196,3 +197,61 @@ def test_domain_and_app_name_default_to_the_env_file_values(api: LiveApiStandIn)
 
     missing = subprocess.run(command, env={**CREDENTIALS, "LIVE_CALLBACK_KEYS": KEY}, capture_output=True, text=True)
     assert missing.returncode == 1 and "PUSH_DOMAIN" in missing.stderr
+
+
+# What the Live API accepts, and where the five URLs come from
+
+LIVE_API_NAME_RULE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9_-]+")
+"""CreateLiveCallbackTemplate (cloud.tencent.com/document/api/267/32637): TemplateName and Description
+仅支持中文、英文、数字、_、- (Chinese, letters, digits, `_`, `-`); Description at most 1024 bytes,
+the console's form at most 100 characters."""
+
+
+def test_the_template_description_and_name_sent_are_ones_the_live_api_accepts(api: LiveApiStandIn) -> None:
+    ok(configure(api))
+    [(_, params), _rule] = api.writes()
+    assert LIVE_API_NAME_RULE.fullmatch(params["Description"]), params["Description"]
+    assert len(params["Description"]) <= 100
+    assert LIVE_API_NAME_RULE.fullmatch(params["TemplateName"])
+    assert not LIVE_API_NAME_RULE.fullmatch("SCF live-callback functions (managed by scripts/x.py)")  # the old one
+
+
+def test_a_template_name_the_live_api_would_refuse_is_refused_before_any_call(api: LiveApiStandIn) -> None:
+    done = configure(api, "--template-name", "live callbacks (prod)")
+    assert done.returncode == 1 and "--template-name" in done.stderr
+    assert api.calls == []
+
+
+def test_the_five_function_urls_are_taken_from_the_saved_output_of_the_deploy(
+    api: LiveApiStandIn, tmp_path: Path
+) -> None:
+    # The shape Tencent's CLI prints per instance (serverless-tencent src/libs/utils/basic.js
+    # executeGraph: "<instance> 部署成功:" then the instance's outputs, cli.logOutputs).
+    lines = []
+    for n, kind in enumerate(("stream-begin", "stream-end", "record", "snapshot", "porn-detect")):
+        lines += [
+            f"live-callbacks-{kind} 部署成功:",
+            "---------------------------------------------",
+            f"functionName: live-callbacks-prod-{kind.replace('-', '_')}",
+            "triggers:",
+            "  - NeedCreate: true",
+            f'    TriggerDesc: {{"AuthType":"NONE","Url":"https://1250000000-{n}x.ap-guangzhou.tencentscf.com"}}',
+            "",
+        ]
+    saved = tmp_path / "deploy-output.txt"
+    saved.write_text("\n".join(lines), encoding="utf-8")
+
+    ok(configure(api, "--urls-from", str(saved), base=None))
+
+    [template] = api.templates.values()
+    assert template["StreamBeginNotifyUrl"] == "https://1250000000-0x.ap-guangzhou.tencentscf.com"
+    assert template["PornCensorshipNotifyUrl"] == "https://1250000000-4x.ap-guangzhou.tencentscf.com"
+    assert len({template[k] for k in EXPECTED_URLS}) == 5
+
+
+def test_a_deploy_output_missing_a_function_names_the_flag_to_add(api: LiveApiStandIn, tmp_path: Path) -> None:
+    saved = tmp_path / "urls.json"
+    saved.write_text(json.dumps({"stream_begin": "https://a.example.com", "record": "https://b.example.com"}))
+    done = configure(api, "--urls-from", str(saved), base=None)
+    assert done.returncode == 1 and "--stream-end-url" in done.stderr
+    assert api.calls == []

@@ -1,4 +1,4 @@
-"""The local stack: the gateway built from serverless.yml, the simulator, the timeline and `local.py --demo`.
+"""The local stack: the gateway built from deploy/functions.yml, the simulator, the timeline and `local.py --demo`.
 
 HTTP goes over loopback to the real handlers, which reach the stand-ins through the real SDKs;
 the scripts run as subprocesses with the venv's Python, as a developer runs them.
@@ -119,31 +119,28 @@ def stored_counts(live: Live) -> dict[str, Counter[str]]:
 # Routes
 
 
-def test_gateway_routes_are_the_apigw_apis_of_serverless_yml() -> None:
-    config = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    apis = [api for t in config["inputs"]["triggers"] if t["type"] == "apigw" for api in t["parameters"]["apis"]]
+def test_gateway_routes_are_the_routes_of_the_deploy_spec_and_the_api_gateway_variant() -> None:
+    spec = yaml.safe_load((ROOT / "deploy" / "functions.yml").read_text())
     routes = load_routes()
-    assert [(r.path, r.method, r.function) for r in routes] == [(a["path"], a["method"], a["function"]) for a in apis]
+    assert [(r.path, r.method, r.function) for r in routes] == [
+        (f["route"], "POST", kind) for kind, f in spec["functions"].items()
+    ]
     assert sorted(r.kind for r in routes) == sorted(KINDS)
-    for route in routes:
-        assert (ROOT / route.handler.rsplit(".", 1)[0]).with_suffix(".py").is_file()
+    for route in routes:  # the generated API Gateway variant deploys the same table
+        instance = yaml.safe_load((ROOT / "deploy" / "apigw" / route.kind / "serverless.yml").read_text())
+        [endpoint] = instance["inputs"]["events"][0]["apigw"]["parameters"]["endpoints"]
+        assert (endpoint["path"], endpoint["method"]) == (route.path, route.method)
+        assert (ROOT / "functions" / route.kind / "index.py").is_file()
 
 
-def test_routes_follow_a_changed_serverless_yml_and_refuse_a_route_to_nowhere() -> None:
-    functions = {"record": {"handler": "functions/record/index.main_handler"}}
-    apis = [{"path": "/hooks/rec", "method": "post", "function": "record"}]
-    routes = routes_from_config(
-        {"inputs": {"functions": functions, "triggers": [{"type": "apigw", "parameters": {"apis": apis}}]}}
-    )
+def test_routes_follow_a_changed_spec_and_refuse_an_unusable_one() -> None:
+    defaults = {"handler": "index.main_handler", "runtime": "Python3.10", "memorySize": 64, "timeout": 10}
+    functions = {"record": {"route": "/hooks/rec", "template_field": "RecordNotifyUrl"}}
+    routes = routes_from_config({"app": "x", "defaults": defaults, "functions": functions})
     assert [(r.path, r.method, r.kind) for r in routes] == [("/hooks/rec", "POST", "record")]
-    # Without an apigw trigger (Function URLs), every function still gets a local route.
-    fallback = routes_from_config({"inputs": {"functions": functions, "triggers": [{"type": "timer"}]}})
-    assert [(r.path, r.kind) for r in fallback] == [("/live/record", "record")]
-    with pytest.raises(RouteError, match=r"'snapshot', which is not in inputs\.functions"):
-        apis = [{"path": "/x", "method": "POST", "function": "snapshot"}]
-        routes_from_config(
-            {"inputs": {"functions": functions, "triggers": [{"type": "apigw", "parameters": {"apis": apis}}]}}
-        )
+    with pytest.raises(RouteError, match=r"functions\.snapshot has no absolute 'route'"):
+        functions = {**functions, "snapshot": {"route": "snap", "template_field": "SnapshotNotifyUrl"}}
+        routes_from_config({"app": "x", "defaults": defaults, "functions": functions})
 
 
 # The gateway
