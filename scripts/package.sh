@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the SCF code package: shared/ + functions/ + the runtime dependencies of requirements.txt,
-# vendored next to them, so the package root is the code root SCF imports the handlers from.
+# Builds one SCF code package per function: build/<kind>/ holds index.py (a copy of
+# functions/<kind>/index.py, so SCF's documented handler `index.main_handler` names a file at the
+# package root), the project's shared/ package and the runtime dependencies of requirements.txt,
+# vendored beside them, plus bytecode; build/<kind>.zip is the same folder for a console upload.
 #
 #   scripts/package.sh                  # SCF target (default): manylinux x86-64 wheels for CPython 3.10
 #   scripts/package.sh --target local   # wheels for the Python running this script (used by the tests)
 #
-# Options: --out DIR (default build/package), --zip FILE (default build/live-callbacks.zip),
+# Options: --out DIR (default build: DIR/<kind>/, DIR/<kind>.zip, DIR/packages.manifest.txt),
 #          --python PY (interpreter whose pip installs; default .venv/bin/python, else python3),
 #          --max-mb N (fail when the zip is larger; default 10),
 #          --bytecode-python PY (the CPython that compiles the .pyc files; default: for the SCF target
@@ -17,8 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 TARGET=scf
-OUT=build/package
-ZIP=build/live-callbacks.zip
+OUT=build
 MAX_MB=10
 PYTHON=${PYTHON:-}
 BYTECODE=yes
@@ -31,7 +32,7 @@ SCF_ABI=cp310
 # implementation is repacked as a wheel (see make_pure_crcmod_wheel).
 CRCMOD_VERSION=1.7
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,8 +40,6 @@ while [ $# -gt 0 ]; do
     --target=*) TARGET=${1#*=}; shift ;;
     --out) OUT=$2; shift 2 ;;
     --out=*) OUT=${1#*=}; shift ;;
-    --zip) ZIP=$2; shift 2 ;;
-    --zip=*) ZIP=${1#*=}; shift ;;
     --python) PYTHON=$2; shift 2 ;;
     --python=*) PYTHON=${1#*=}; shift ;;
     --max-mb) MAX_MB=$2; shift 2 ;;
@@ -126,89 +125,120 @@ with zipfile.ZipFile(f"{wheelhouse}/{top}-py3-none-any.whl", "w", zipfile.ZIP_DE
 PY
 }
 
-echo "== package: target=$TARGET out=$OUT zip=$ZIP"
-rm -rf "$OUT"
-mkdir -p "$OUT" "$(dirname "$ZIP")"
+KINDS=()
+for door in functions/*/index.py; do KINDS+=("$(basename "$(dirname "$door")")"); done
+[ ${#KINDS[@]} -gt 0 ] || { echo "package.sh: no functions/<kind>/index.py found" >&2; exit 2; }
+
+echo "== package: target=$TARGET out=$OUT functions=${KINDS[*]}"
+mkdir -p "$OUT"
+for kind in "${KINDS[@]}"; do rm -rf "${OUT:?}/$kind" "$OUT/$kind.zip"; done
 
 make_pure_crcmod_wheel
 
-pip_args=(install --quiet --no-compile --disable-pip-version-check --target "$OUT" --only-binary=:all:
+# The vendored dependencies, installed and compiled once, then copied into every package.
+VENDOR=$WORK/vendor
+pip_args=(install --quiet --no-compile --disable-pip-version-check --target "$VENDOR" --only-binary=:all:
   --find-links "$WHEELHOUSE" -r requirements.txt)
 if [ "$TARGET" = scf ]; then
   pip_args+=(--platform "$SCF_PLATFORM" --python-version "$SCF_PYTHON_VERSION" --implementation cp --abi "$SCF_ABI")
 fi
 "$PYTHON" -m pip "${pip_args[@]}" 2> >(grep -v "is ignored: it is neither" >&2)
 
-# Our code: the packages the handlers import, nothing else from the repository.
-for tree in shared functions; do
-  (find "$tree" -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cp --parents -t "$OUT")
-done
-
 # Trim what never runs in SCF: bytecode caches, console scripts, type stubs, install records,
 # the vendored libraries' own test suites.
-find "$OUT" -depth \( -name __pycache__ -o -name SelfTest -o -name tests -o -name test \) -type d -exec rm -rf {} +
-find "$OUT" \( -name '*.pyc' -o -name '*.pyi' \) -type f -delete
-rm -rf "$OUT/bin"
-find "$OUT" -path '*.dist-info/*' \( -name RECORD -o -name INSTALLER -o -name REQUESTED -o -name direct_url.json \
+find "$VENDOR" -depth \( -name __pycache__ -o -name SelfTest -o -name tests -o -name test \) -type d -exec rm -rf {} +
+find "$VENDOR" \( -name '*.pyc' -o -name '*.pyi' \) -type f -delete
+rm -rf "$VENDOR/bin"
+find "$VENDOR" -path '*.dist-info/*' \( -name RECORD -o -name INSTALLER -o -name REQUESTED -o -name direct_url.json \
   -o -name entry_points.txt \) -type f -delete
+# Minimal *.dist-info: METADATA keeps its header (name, version, requirements for
+# importlib.metadata) and drops the long description; licence files stay.
+"$PYTHON" - "$VENDOR" <<'PY'
+import sys
+from pathlib import Path
+
+for metadata in Path(sys.argv[1]).glob("*.dist-info/METADATA"):
+    header = metadata.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    metadata.write_text(header + "\n", encoding="utf-8")
+PY
+for name in shared index.py; do
+  if [ -e "$VENDOR/$name" ]; then echo "package.sh: a dependency ships '$name', which our code owns" >&2; exit 2; fi
+done
 
 if [ "$BYTECODE" = yes ]; then
   # unchecked-hash for the vendored libraries: SCF unpacks the zip with new mtimes, which would
   # invalidate timestamp-based .pyc files, and these files never change once deployed.
-  # checked-hash for our own code: an edit made in SCF's console still takes effect.
-  vendored=()
-  while IFS= read -r -d '' entry; do
-    case "$(basename "$entry")" in shared | functions) ;; *) vendored+=("$entry") ;; esac
-  done < <(find "$OUT" -mindepth 1 -maxdepth 1 \( -type d -o -name '*.py' \) -not -name '*.dist-info' -print0)
-  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$OUT" -p / "${vendored[@]}"
-  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode checked-hash -s "$OUT" -p / "$OUT/shared" "$OUT/functions"
-  echo "bytecode: $(find "$OUT" -name '*.pyc' | wc -l) files for $want by $BYTECODE_PYTHON"
+  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$VENDOR" -p / "$VENDOR"
 fi
 
-"$PYTHON" - "$OUT" "$ZIP" "$TARGET" "$SCF_ABI" "$MAX_MB" <<'PY'
+for kind in "${KINDS[@]}"; do
+  package=$OUT/$kind
+  mkdir -p "$package"
+  cp -a "$VENDOR/." "$package/"
+  # Our code: the function's door at the package root, and the shared pipeline.
+  cp "functions/$kind/index.py" "$package/index.py"
+  (find shared -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cp --parents -t "$package")
+  if [ "$BYTECODE" = yes ]; then
+    # checked-hash for our own code: an edit made in SCF's console still takes effect.
+    "$BYTECODE_PYTHON" -m compileall -q --invalidation-mode checked-hash -s "$package" -p / \
+      "$package/shared" "$package/index.py"
+  fi
+done
+if [ "$BYTECODE" = yes ]; then
+  echo "bytecode: $(find "$OUT/${KINDS[0]}" -name '*.pyc' | wc -l) files per package for $want by $BYTECODE_PYTHON"
+fi
+
+"$PYTHON" - "$OUT" "$TARGET" "$SCF_ABI" "$MAX_MB" "${KINDS[@]}" <<'PY'
 import os, re, sys, zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-out, zip_path, target, abi, max_mb = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
-
-# Minimal *.dist-info: METADATA keeps its header (name, version, requirements for
-# importlib.metadata) and drops the long description; licence files stay.
-for metadata in out.glob("*.dist-info/METADATA"):
-    header = metadata.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
-    metadata.write_text(header + "\n", encoding="utf-8")
+out, target, abi, max_mb, kinds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
 
 # Compiled extensions must be built for the runtime's Python (or the stable ABI).
 if target == "scf":
     wrong = [
         str(p.relative_to(out))
-        for p in out.rglob("*.so")
+        for p in out.joinpath(kinds[0]).rglob("*.so")
         if not (p.name.endswith(f".cpython-{abi[2:]}-x86_64-linux-gnu.so") or p.name.endswith(".abi3.so"))
     ]
     if wrong:
         sys.exit(f"package.sh: extensions not built for CPython {abi}: {', '.join(wrong)}")
 
-# Deterministic zip: sorted entries, fixed timestamps, so an unchanged build gives the same bytes.
-entries = sorted(p for p in out.rglob("*") if p.is_file())
-with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-    for path in entries:
-        info = zipfile.ZipInfo(str(path.relative_to(out)), date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, path.read_bytes(), compresslevel=9)
+
+def build_zip(kind: str) -> tuple[str, int, int, int]:
+    # Deterministic zip: sorted entries, fixed timestamps, so an unchanged build gives the same bytes.
+    folder, zip_path = out / kind, out / f"{kind}.zip"
+    entries = sorted(p for p in folder.rglob("*") if p.is_file())
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in entries:
+            info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return kind, zip_path.stat().st_size, sum(p.stat().st_size for p in entries), len(entries)
+
+
+with ThreadPoolExecutor(max_workers=len(kinds)) as pool:  # zlib releases the GIL
+    built = list(pool.map(build_zip, kinds))
 
 vendored = []
-for metadata in sorted(out.glob("*.dist-info/METADATA")):
+for metadata in sorted(out.joinpath(kinds[0]).glob("*.dist-info/METADATA")):
     text = metadata.read_text(encoding="utf-8", errors="replace")
     name = re.search(r"^Name: (.+)$", text, re.M)
     version = re.search(r"^Version: (.+)$", text, re.M)
     vendored.append(f"{name.group(1).strip() if name else metadata.parent.name}=={version.group(1).strip() if version else '?'}")
-manifest = zip_path.with_name(zip_path.name + ".manifest.txt")
-manifest.write_text("\n".join(vendored) + "\n", encoding="utf-8")
-
-unpacked = sum(p.stat().st_size for p in entries)
-size = zip_path.stat().st_size
+out.joinpath("packages.manifest.txt").write_text("\n".join(vendored) + "\n", encoding="utf-8")
 print(f"vendored: {', '.join(vendored)}")
-print(f"package: {zip_path} {size} bytes zipped ({size / 2**20:.2f} MiB), {unpacked / 2**20:.2f} MiB unpacked, {len(entries)} files, target {target}")
-if size > max_mb * 2**20:
-    sys.exit(f"package.sh: {zip_path} is {size / 2**20:.2f} MiB, above the {max_mb:g} MiB budget")
+
+too_big = []
+for kind, size, unpacked, files in built:
+    print(
+        f"package: {out / kind}.zip {size} bytes zipped ({size / 2**20:.2f} MiB), {unpacked / 2**20:.2f} MiB unpacked,"
+        f" {files} files, target {target}, handler index.main_handler"
+    )
+    if size > max_mb * 2**20:
+        too_big.append(f"{kind}.zip is {size / 2**20:.2f} MiB")
+if too_big:
+    sys.exit(f"package.sh: above the {max_mb:g} MiB budget: {', '.join(too_big)}")
 PY
