@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs the project's checks: creates .venv when missing, installs the pinned dependencies,
-# then ruff (lint + format check), mypy, vermin (Python 3.10 compatibility of the SCF code)
-# and pytest. Extra arguments go to pytest.
+# Runs the project's checks: creates .venv when missing, installs the pinned dependencies and
+# the pinned deploy tool code for the contract tests (scripts/toolkit.sh: npm registry -> .toolkit/),
+# then ruff (lint + format check), mypy, vermin (Python 3.10 compatibility of the SCF code),
+# the deploy files' check against deploy/functions.yml, and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/venv.sh
 
+echo "== tencent-component-toolkit (contract tests)"
+scripts/toolkit.sh
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
@@ -14,5 +17,7 @@ echo "== mypy (shared/, functions/)"
 .venv/bin/mypy
 echo "== vermin (code that runs in SCF must run on Python 3.10)"
 .venv/bin/vermin --no-tips --violations --target=3.10- shared functions
+echo "== deploy files (deploy/generate.py --check)"
+.venv/bin/python deploy/generate.py --check
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
