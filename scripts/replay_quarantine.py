@@ -9,6 +9,7 @@ removed only once that function answered 200 *and* did not quarantine it again.
 
     .venv/bin/python scripts/replay_quarantine.py list
     .venv/bin/python scripts/replay_quarantine.py replay --url http://127.0.0.1:9000 [--function F] [--dry-run]
+    .venv/bin/python scripts/replay_quarantine.py replay --urls-from build/deploy-output.txt   # five Function URLs
 
 COS is read with the functions' own configuration (COS_BUCKET, COS_REGION, COS_PREFIX, ...).
 """
@@ -34,6 +35,7 @@ for entry in (ROOT, ROOT / "scripts"):
 
 from simulate import route_paths, signing_key  # noqa: E402
 
+from deploy import endpoints  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.events import EVENT_TYPES  # noqa: E402
 from shared.layout import quarantine_key  # noqa: E402
@@ -96,7 +98,9 @@ def replay(
     t = int(time.time()) + 600
     payload = {k: v for k, v in entry.payload.items() if k not in ("sign", "t")}
     payload.update(t=t, sign=sign(key, t))
-    status = send(base_url.rstrip("/") + paths[kind], json.dumps(payload).encode())
+    path = paths[kind]
+    url = path if urlsplit(path).scheme else base_url.rstrip("/") + path  # a function's own URL, or a route
+    status = send(url, json.dumps(payload).encode())
     if status != 200:
         return f"kept: {kind} answered {status}"
     again = quarantine_key(kind, payload, t)
@@ -112,10 +116,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("list", "replay"))
     p.add_argument("--function", help="only entries quarantined by this function")
-    p.add_argument("--url", help="base URL of the deployed or local functions (replay)")
     p.add_argument("--to", choices=sorted(EVENT_TYPES), help="deliver to this function instead of by event_type")
     p.add_argument("--key", help="callback key to sign with (default: the first of LIVE_CALLBACK_KEYS)")
     p.add_argument("--dry-run", action="store_true", help="say what would be re-delivered, send nothing")
+    endpoints.add_arguments(p, base_help="base URL of the deployed or local functions, routes below it (replay)")
     return p
 
 
@@ -128,17 +132,19 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
             out(f"{entry.key}\n    quarantined by {entry.function}, goes to {entry.target or '?'}: {entry.reason}")
         out(f"{len(found)} quarantined callback(s)")
         return 0
-    if not args.url:
-        out("replay needs --url (the base URL of the functions)")
+    try:
+        urls = endpoints.from_args(args)
+    except (ValueError, OSError) as exc:
+        out(f"replay needs to know where the functions answer: {exc}")
         return 2
     key, _ = signing_key(args.key, os.environ)
-    paths = route_paths()
+    paths = {kind: urls.get(kind) or path for kind, path in route_paths().items()}
     failures = 0
     for entry in found:
         if args.dry_run:
             out(f"would deliver {entry.key} to {args.to or entry.target or 'nobody'}")
             continue
-        result = replay(entry, store, args.url, paths, key, args.to)
+        result = replay(entry, store, args.url or "", paths, key, args.to)
         failures += not result.startswith("delivered")
         out(f"{entry.key}: {result}")
     out(f"{len(found) - failures if not args.dry_run else 0} delivered, {failures} kept")
