@@ -71,8 +71,10 @@ def generated_events(kind: str, count: int, label: str) -> list[dict[str, Any]]:
 
 
 def _handler_path(variant: str, kind: str) -> str:
-    root = os.environ.get(HANDLER_ROOT_VARIABLE) or ROOT
-    return BASELINE if variant == "baseline" else os.path.join(root, "functions", kind, "index.py")
+    if variant == "baseline":
+        return BASELINE
+    packages = os.environ.get(HANDLER_ROOT_VARIABLE)  # scripts/package.sh output: <out>/<kind>/index.py
+    return os.path.join(packages, kind, "index.py") if packages else os.path.join(ROOT, "functions", kind, "index.py")
 
 
 def _load_handler(variant: str, kind: str) -> Any:
@@ -397,7 +399,7 @@ class Bench:
         flags = []
         if package:
             flags = ["-S"]
-            env["PYTHONPATH"] = os.pathsep.join((package, os.path.join(ROOT, "scripts")))
+            env["PYTHONPATH"] = os.pathsep.join((os.path.join(package, kind), os.path.join(ROOT, "scripts")))
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             env[HANDLER_ROOT_VARIABLE] = package
         env[SPAWN_VARIABLE] = str(time.monotonic_ns())
@@ -405,7 +407,7 @@ class Bench:
             [sys.executable, *flags, "-c", "import bench; bench.child()", mode, variant, kind, events, result_path]
             + [str(n) for n in numbers],
             env=env,
-            cwd=package or ROOT,  # `python -c` puts the working folder first on sys.path; SCF's is the code
+            cwd=os.path.join(package, kind) if package else ROOT,  # `python -c` puts it first on sys.path
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=600,
@@ -560,8 +562,9 @@ def _package_size(skip: bool, workdir: str) -> dict[str, Any]:
         return {"status": "not measured in this run (see --package)"}
     if not os.path.exists(script):
         return {"status": "pending: scripts/package.sh does not exist yet"}
-    out, zip_path = os.path.join(workdir, "package"), os.path.join(workdir, "live-callbacks.zip")
-    command = ["bash", script, "--out", out, "--zip", zip_path, "--max-mb", "1000"]
+    out = os.path.join(workdir, "packages")
+    zip_path = os.path.join(out, "record.zip")  # one package per function; they differ only in index.py
+    command = ["bash", script, "--out", out, "--max-mb", "1000"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0 or not os.path.exists(zip_path):
         return {"status": f"scripts/package.sh failed ({done.returncode})", "stderr": done.stderr[-2000:]}
@@ -578,7 +581,7 @@ def _package_size(skip: bool, workdir: str) -> dict[str, Any]:
         "unpacked_bytes": sum(i.file_size for i in infos),
         "files": len(infos),
         "largest_entries_zipped_bytes": dict(sorted(largest.items(), key=lambda kv: -kv[1])[:8]),
-        "output": done.stdout.strip().splitlines()[-2:],
+        "output": [line for line in done.stdout.strip().splitlines() if line.startswith("package:")],
     }
 
 
@@ -588,7 +591,7 @@ def _build_local_package(workdir: str) -> str:
 
     out = os.path.join(workdir, "package-local")
     command = ["bash", os.path.join(ROOT, "scripts", "package.sh"), "--target", "local", "--out", out]
-    command += ["--zip", out + ".zip", "--max-mb", "1000"]
+    command += ["--max-mb", "1000"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"scripts/package.sh --target local failed:\n{done.stderr[-2000:]}")
