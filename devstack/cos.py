@@ -13,10 +13,11 @@ from typing import Any
 
 from qcloud_cos import CosConfig, CosS3Client
 
+from devstack.dev import DEV_CREDENTIALS, DEV_REGION, DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
 from devstack.servers import Server
 
-DEFAULT_REGION = "ap-guangzhou"
+DEFAULT_REGION = DEV_REGION
 DEFAULT_BUCKET = "live-callbacks-1250000000"
 _app_lock = threading.Lock()
 
@@ -79,13 +80,29 @@ def _exists_body() -> bytes:
     return _error_xml("FileAlreadyExists", "the object exists and x-cos-forbid-overwrite is true")
 
 
+class RequireToken:
+    """Refuses a request without the session token, as COS refuses temporary keys without theirs
+    (a function that dropped SCF's `TENCENTCLOUD_SESSIONTOKEN` fails here as it would in the cloud)."""
+
+    def __init__(self, app: Callable[..., Any], token: str = DEV_SESSION_TOKEN) -> None:
+        self.app = app
+        self.token = token
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_COS_SECURITY_TOKEN") != self.token:
+            body = _error_xml("InvalidAccessKeyId", "temporary credentials need x-cos-security-token")
+            start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+
 class CosStandIn:
     def __init__(self, port: int = 0) -> None:
         from moto.server import create_backend_app  # dev-only dependency
 
         with _app_lock:
             app = create_backend_app("s3")
-        self.faults = FaultInjector(CosDialect(app), _cos_error)
+        self.faults = FaultInjector(RequireToken(CosDialect(app)), _cos_error)
         self.server = Server(self.faults, port=port)
 
     @property
@@ -103,8 +120,9 @@ class CosStandIn:
     def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
         config = CosConfig(
             Region=region,
-            SecretId="AKIDstandin",
-            SecretKey="standin-secret",
+            SecretId=DEV_CREDENTIALS["TENCENTCLOUD_SECRETID"],
+            SecretKey=DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"],
+            Token=DEV_SESSION_TOKEN,
             Scheme="http",
             Proxies={"http": self.url},
             Timeout=10,

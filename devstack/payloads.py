@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from devstack.stack import DEV_CALLBACK_KEY
+from devstack.dev import DEV_CALLBACK_KEY
 from shared.signing import sign
 
 APPID = 1250000000
@@ -148,8 +148,7 @@ def porn_hit(
         "channelId": stream_id,
         "img": f"https://moderation-1250000000.cos.ap-guangzhou.myqcloud.com/{stream_id}/{screenshot_time}.jpg",
         "type": [1],
-        "socre": score,
-        "score": score,
+        "score": [score],  # the current field table: an array, the scores of `type`
         "level": 1 if suggestion == "Block" else 0,
         "suggestion": suggestion,
         "label": "Porn" if suggestion != "Pass" else "Normal",
@@ -167,6 +166,14 @@ def porn_hit(
         "normalScore": 100 - score,
         **over,
     }
+
+
+def porn_hit_documented_example(stream_id: str = "stream-1", screenshot_time: int | None = None) -> dict[str, Any]:
+    """A hit shaped like the example on Tencent's event-317 page: `type` an array and the score
+    spelt `socre`, also an array (`"socre": [99]`), beside the legacy fields still sent."""
+    hit = porn_hit(stream_id, screenshot_time, suggestion="Block", score=99)
+    del hit["score"]
+    return {**hit, "socre": [99], "abductionRisk": [], "faceDetails": [], "hotScore": 0, "teenagerScore": 0}
 
 
 BUILDERS = {

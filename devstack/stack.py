@@ -7,18 +7,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from devstack.cos import DEFAULT_BUCKET, DEFAULT_REGION, CosStandIn
+from devstack.cos import DEFAULT_BUCKET, CosStandIn
+from devstack.dev import DEV_CALLBACK_KEY, DEV_CREDENTIALS
 from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
 
-DEV_CALLBACK_KEY = "local-dev-callback-key"
-"""The documented development callback key, used when LIVE_CALLBACK_KEYS is not set."""
-
-DEV_CREDENTIALS = {
-    "TENCENTCLOUD_SECRETID": "AKIDlocalDevelopmentOnly0000",
-    "TENCENTCLOUD_SECRETKEY": "localDevelopmentSecretKey0000",
-    "TENCENTCLOUD_SESSIONTOKEN": "localDevelopmentSessionToken0000",
-    "TENCENTCLOUD_REGION": DEFAULT_REGION,
-}
+__all__ = ["DEV_CALLBACK_KEY", "DEV_CREDENTIALS", "DevStack"]
 
 
 class DevStack:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from devstack.dev import DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
 from devstack.servers import Server
 
@@ -44,6 +45,8 @@ class TdmqStandIn:
         port: int = 0,
     ) -> None:
         self.topics = set(topics)
+        self.max_message_bytes = 65536
+        """The topics' MaxMsgSize (1-64 KB in TDMQ; 64 KB by default)."""
         self.journal = journal
         self.echo = echo
         self.messages: list[dict[str, Any]] = []
@@ -76,6 +79,8 @@ class TdmqStandIn:
             "TC3-HMAC-SHA256 "
         ):
             return _answer(start_response, _error("AuthFailure.SignatureFailure", "missing TC3 signature"))
+        if environ.get("HTTP_X_TC_TOKEN") != DEV_SESSION_TOKEN:  # temporary keys need their token
+            return _answer(start_response, _error("AuthFailure.TokenFailure", "X-TC-Token is missing or wrong"))
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
             params = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -88,7 +93,7 @@ class TdmqStandIn:
             return _answer(start_response, _error("MissingParameter", "TopicName and MsgContent are required"))
         if topic not in self.topics:
             return _answer(start_response, _error("ResourceNotFound", f"topic {topic} does not exist"))
-        if len(content.encode()) > 65536 or any(len(t) > 64 for t in tags):
+        if len(content.encode()) > self.max_message_bytes or any(len(t) > 64 for t in tags):
             return _answer(start_response, _error("InvalidParameterValue", "message or tag too large"))
         message = {
             "TopicName": topic,

@@ -97,7 +97,7 @@ def context(kind: str, request_id: str | None = None) -> dict[str, Any]:
         "function_version": "$LATEST",
         "namespace": "default",
         "memory_limit_in_mb": 64,
-        "time_limit_in_ms": 10000,
+        "time_limit_in_ms": 15000,
     }
 
 

@@ -73,3 +73,18 @@ class DependencyTimeout(DependencyError):
     """COS or the topic did not answer in time."""
 
     status = 504
+
+
+class PublishRefused(DependencyError):
+    """The topic refused the message itself (too large, invalid): every retry would be refused too."""
+
+
+class ClaimInProgress(CallbackError):
+    """Another delivery holds a fresh claim on this effect; answering 200 would tell CSS it is done.
+
+    CSS retries any answer but 200, and by its next retry (a minute later) the owner has either
+    finished (the retry is a duplicate) or failed (its claim is stale and the retry takes it over).
+    """
+
+    status = 503
+    outcome = "in_progress"

@@ -10,6 +10,7 @@ pydantic compiles and evaluates when the classes are made and again when a valid
 """
 
 import json
+import math
 import os
 from typing import Annotated, Any, ClassVar
 
@@ -54,7 +55,10 @@ class CallbackEvent(BaseModel):
 
     # defer_build: a function validates one kind only, so only that model's validator is ever built
     # (on first use) instead of all five at import; this is part of every cold start.
-    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True, defer_build=True)
+    # allow_inf_nan off: nothing stored or published may be non-JSON (Infinity, NaN).
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, coerce_numbers_to_str=True, defer_build=True, allow_inf_nan=False
+    )
 
     kind: ClassVar[str]
     event_code: ClassVar[int]
@@ -136,8 +140,8 @@ class RecordEvent(CallbackEvent):
         # CSS sends a JSON object encoded as a string; keep the string if it is not one.
         if isinstance(value, str) and value.strip().startswith("{"):
             try:
-                parsed = json.loads(value)
-            except ValueError:
+                parsed = json.loads(value, parse_constant=_no_constant)
+            except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
                 return value
             return parsed if isinstance(parsed, dict) else value
         return value
@@ -169,15 +173,51 @@ class SnapshotEvent(CallbackEvent):
 LEGACY_SCORES = ("confidence", "pornScore", "hotScore", "normalScore")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_number(value: Any) -> int | float:
+    """A score as a number: an int, a finite float, or a string holding one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("a score must be a number or a numeric string")
+    number: int | float
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise ValueError(f"{text[:20]!r} is not a number") from None
+    else:
+        number = value
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError("a score must be finite")
+    if not -(2**53) <= number <= 2**53:
+        raise ValueError("a score must lie within +-2**53")
+    return number
+
+
+def scores(value: Any) -> list[int | float] | None:
+    """`score`/`socre` as sent in any documented spelling: a number, a numeric string, or an array
+    of them (the current field table: the scores of `type`). None when absent."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    return [_finite_number(item) for item in items]
+
+
 class ModerationHit(CallbackEvent):
     kind: ClassVar[str] = "porn_detect"
     event_code: ClassVar[int] = 317
     stream_id: NonEmpty = Field(validation_alias=AliasChoices("streamId", "stream_id"))
     channel_id: str | None = Field(default=None, validation_alias=AliasChoices("channelId", "channel_id"))
     img: NonEmpty
-    type: list[int] = Field(default_factory=list)
-    score: int | float | None = None
-    socre: int | float | None = None
+    type: list[Annotated[int, Field(ge=-(2**53), le=2**53)]] = Field(default_factory=list)
+    score: list[int | float] | None = None
+    socre: list[int | float] | None = None
     level: int | None = None
     suggestion: str | None = None
     label: str | None = None
@@ -193,6 +233,11 @@ class ModerationHit(CallbackEvent):
     def _type_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
 
+    @field_validator("score", "socre", mode="before")
+    @classmethod
+    def _scores(cls, value: Any) -> Any:
+        return scores(value)
+
     @model_validator(mode="after")
     def _has_time(self) -> "ModerationHit":
         if self.screenshot_time is None and self.send_time is None:
@@ -205,15 +250,22 @@ class ModerationHit(CallbackEvent):
 
     @property
     def best_score(self) -> float | None:
-        """`score`, else the documented sample's `socre`, else the highest legacy score."""
-        for value in (self.score, self.socre):
-            if value is not None:
-                return value
+        """The hit's score: the highest of `score` (the scores of `type`), else of the documented
+        example's `socre`, else the highest legacy score (`confidence`, `pornScore`, ...).
+
+        The highest, because `type` lists the labels found and a hit is as serious as its worst
+        label; a single number counts as an array of one, an empty array as absent.
+        """
+        for values in (self.score, self.socre):
+            if values:
+                return max(values)
         extras = self.model_extra or {}
         legacy = [
             extras[name]
             for name in LEGACY_SCORES
-            if isinstance(extras.get(name), (int, float)) and not isinstance(extras.get(name), bool)
+            if isinstance(extras.get(name), (int, float))
+            and not isinstance(extras.get(name), bool)
+            and math.isfinite(extras[name])
         ]
         return max(legacy) if legacy else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one per instance, not per callback
+def _number(text: str) -> float | str:
+    """A JSON number with a fraction or exponent; one beyond a double's range (`1e400`) stays text.
+
+    Parsed as a float it would be infinity, which strict JSON parsers refuse when we store or
+    publish it; as text it is kept exactly as sent, and a model field that needs a number
+    refuses it (the callback is quarantined, not lost).
+    """
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_number)  # one per instance
 
 
 def json_object(request: Request) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from typing import Any
@@ -20,6 +21,8 @@ _ESCAPED = tuple(chr(b) if b in _SAFE else f"~{b:02X}" for b in range(256))
 """What each byte becomes: itself when safe, else ~HH (a lookup instead of a test per byte)."""
 _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 """Values made of safe characters only (the usual case) are their own encoding."""
+QUARANTINE = "quarantine/"
+"""Folder of authentic callbacks that could not be used, kept with the reason."""
 MAX_PART = 96
 """Longest encoded part kept readable; longer values end in a digest (COS keys max 850 bytes)."""
 
@@ -81,12 +84,31 @@ def quarantine_key(function: str, payload: dict[str, Any], t: int) -> str:
     """
     content = {k: v for k, v in payload.items() if k not in ("sign", "t")}
     digest = hashlib.sha256(canonical_json(content)).hexdigest()[:32]
-    return f"quarantine/{encode_part(function)}/{_date(t)}/{digest}.json"
+    return f"{QUARANTINE}{encode_part(function)}/{_date(t)}/{digest}.json"
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float (which JSON cannot hold) replaced by its name as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def canonical_json(value: Any) -> bytes:
-    """Deterministic JSON bytes: the same document always gives the same object in COS."""
-    return _CANONICAL.encode(value).encode("ascii")
+    """Deterministic, strict JSON bytes: the same document always gives the same object in COS.
+
+    Never `Infinity` or `NaN` (Node's and Go's parsers refuse them): a non-finite float, which only
+    a direct invoke can bring (HTTP bodies keep such numbers as text, shared/gateway.py), is stored
+    as its name.
+    """
+    try:
+        return _CANONICAL.encode(value).encode("ascii")
+    except ValueError:
+        return _CANONICAL.encode(_finite(value)).encode("ascii")

@@ -1,36 +1,38 @@
 """The pipeline every function runs: trigger -> JSON -> signature -> model -> store/publish.
 
 Each `functions/<name>/index.py` calls `handle(<kind>, event, context)`. Policy lives here once:
-what is stored where, what is quarantined, and the one log line written per invocation.
-Clients are built once per warm instance (`instance()`) and reused.
+what is stored where, what is quarantined, and the one log line written per invocation. The
+steps return an `Outcome`; `handle` alone turns it (or the error raised) into the answer and the
+log line. Clients are built once per warm instance (`instance()`) and reused.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
 import re
 import time
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from shared import gateway
+from shared import claim, gateway, moderation
 from shared.budget import Budget
 from shared.config import Settings, load_settings
-from shared.errors import CallbackError, ConfigurationError
+from shared.errors import CallbackError, ConfigurationError, DependencyTimeout, PublishRefused
 from shared.events import EVENT_TYPES, MODELS, CallbackEvent, ModerationHit
-from shared.layout import canonical_json, dedupe_id, event_key, quarantine_key
-from shared.logs import emit, scrub_stream_param
+from shared.layout import QUARANTINE, canonical_json, encode_part, event_key, quarantine_key
+from shared.logs import emit, scrub_json
 from shared.signing import verify_signature
-from shared.storage import CosStore
+from shared.storage import ATTEMPT_WORST_CASE, CosStore
 
 if TYPE_CHECKING:
     from shared.topic import TopicPublisher
 
 KINDS = tuple(EVENT_TYPES)
 _HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+_SIGN_MEMBER = re.compile(r'("sign"\s*:\s*)"[^"]*"')
 
 
 class Instance:
@@ -74,17 +76,51 @@ def _header_value(value: str) -> str:
     return _HEADER_UNSAFE.sub("_", value)[:128]
 
 
+@dataclass
+class Invocation:
+    """One callback's journey: which door, what arrived, the clients, and the time left."""
+
+    kind: str
+    request: gateway.Request
+    inst: Instance
+    budget: Budget
+
+    def metadata(self) -> dict[str, str]:
+        """Object metadata of every write: when (UTC), by which request, through which trigger."""
+        received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a third of datetime's cost
+        return {
+            "received-at": received,
+            "request-id": _header_value(self.request.request_id),
+            "trigger": self.request.trigger,
+        }
+
+    def store(self, key: str, document: dict[str, Any]) -> None:
+        self.inst.store.put_json(key, stored_json(document), self.metadata(), self.budget)
+
+
+@dataclass
+class Outcome:
+    """What the pipeline did with an authentic callback; `handle` answers 200 for every outcome."""
+
+    outcome: str  # stored | published | duplicate | quarantined
+    key: str
+    level: str = "info"
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_json(document: dict[str, Any]) -> bytes:
+    """The bytes of a stored document: canonical, strict JSON, every `txSecret` value scrubbed."""
+    return scrub_json(canonical_json(document).decode("ascii")).encode("ascii")
+
+
 def _stream_of(payload: dict[str, Any]) -> str | None:
     value = payload.get("stream_id", payload.get("streamId"))
     return value[:128] if isinstance(value, str) else None
 
 
 def _original(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload as stored: everything CSS sent except `sign`, with push secrets scrubbed."""
-    original = {k: v for k, v in payload.items() if k != "sign"}
-    if isinstance(original.get("stream_param"), str):
-        original["stream_param"] = scrub_stream_param(original["stream_param"])
-    return original
+    """The payload as stored: everything CSS sent except `sign` (push secrets go in `stored_json`)."""
+    return {k: v for k, v in payload.items() if k != "sign"}
 
 
 def _describe(error: ValidationError) -> str:
@@ -104,136 +140,87 @@ def _same_event_type(value: Any, expected: int) -> bool:
     return isinstance(value, str) and value.strip() == str(expected)
 
 
-def _metadata(request: gateway.Request, extra: dict[str, str] | None = None) -> dict[str, str]:
-    received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # UTC; a third of datetime's cost
-    meta = {"received-at": received, "request-id": _header_value(request.request_id), "trigger": request.trigger}
-    return {**meta, **(extra or {})}
+def _quarantine(inv: Invocation, payload: dict[str, Any], reason: str) -> Outcome:
+    key = quarantine_key(inv.kind, payload, int(str(payload["t"])))  # `t` was checked by the signature
+    inv.store(key, {"function": inv.kind, "reason": reason, "payload": _original(payload)})
+    return Outcome("quarantined", key, "error", {"reason": reason})
 
 
-def _quarantine(
-    kind: str,
-    payload: dict[str, Any],
-    reason: str,
-    request: gateway.Request,
-    inst: Instance,
-    budget: Budget,
-    log: dict[str, Any],
-) -> None:
-    key = quarantine_key(kind, payload, int(str(payload["t"])))  # `t` was checked by the signature
-    document = {"function": kind, "reason": reason, "payload": _original(payload)}
-    inst.store.put_json(key, canonical_json(document), _metadata(request), budget)
-    log.update(outcome="quarantined", level="error", key=key, reason=reason)
+def _quarantine_as_text(inv: Invocation, payload: dict[str, Any]) -> Outcome:
+    """An authentic payload nested too deeply to handle as JSON values: kept as the text CSS sent.
 
-
-def _moderation_message(hit: ModerationHit, suggestion: str, key: str) -> dict[str, Any]:
-    return {
-        "dedupe_id": dedupe_id(hit),
-        "stream_id": hit.stream_id,
-        "app": hit.app,
-        "appname": hit.appname,
-        "appid": hit.appid,
-        "img": hit.img,
-        "suggestion": suggestion,
-        "label": hit.label,
-        "sub_label": hit.sub_label,
-        "score": hit.best_score,
-        "type": hit.type,
-        "screenshot_time": hit.screenshot_time,
-        "send_time": hit.send_time,
-        "evidence_key": key,
-    }
-
-
-CLAIM_STALE_SECONDS = 30
-"""A `pending` claim older than this belongs to an invocation that failed (SCF's timeout is 10 s)."""
-
-
-def _claim_age(headers: dict[str, str]) -> float:
-    try:
-        modified = parsedate_to_datetime(headers.get("last-modified", ""))
-    except (TypeError, ValueError):
-        return float("inf")
-    return float(time.time() - modified.timestamp())
-
-
-def _publish_once(
-    hit: ModerationHit,
-    suggestion: str,
-    message: dict[str, Any],
-    body: bytes,
-    key: str,
-    request: gateway.Request,
-    inst: Instance,
-    budget: Budget,
-    log: dict[str, Any],
-) -> None:
-    """Publish a hit at most once however often and however concurrently it is delivered.
-
-    The evidence object is the claim: created only if absent (state `pending`), then the message
-    is published, then the evidence is rewritten with the same bytes as `published`. A delivery
-    that finds a `published` claim is a duplicate; one that finds a fresh `pending` claim answers
-    200 too (the owner either publishes or answers 5xx, and CSS retries the owner's delivery); a
-    stale `pending` claim is a failed attempt, taken over. A failed publish releases its claim.
-    Normal path: 2 COS requests and 1 publish.
+    Named by the digest of that text, so CSS's retries (the same bytes) land on the same object.
     """
-    if not inst.store.create(key, body, _metadata(request, {"state": "pending"}), budget):
-        existing = inst.store.head(key, budget)
-        if existing is not None and existing.get("x-cos-meta-state") != "pending":
-            log["outcome"] = "duplicate"
-            return
-        if existing is not None and _claim_age(existing) < CLAIM_STALE_SECONDS:
-            log["outcome"] = "in_progress"
-            return
-        log["takeover"] = True
-    content = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    reason = "payload nested too deeply to store as JSON values; kept as text"
+    body = inv.request.body
+    text = _SIGN_MEMBER.sub(r'\1"***"', body.decode("utf-8", "replace")) if body is not None else None
+    name = hashlib.sha256((text or inv.request.request_id).encode("utf-8", "replace")).hexdigest()[:32]
+    day = time.strftime("%Y/%m/%d", time.gmtime(int(str(payload["t"]))))
+    key = f"{QUARANTINE}{encode_part(inv.kind)}/{day}/deep-{name}.json"
+    inv.store(key, {"function": inv.kind, "reason": reason, "payload_text": text})
+    return Outcome("quarantined", key, "error", {"reason": reason})
+
+
+def _publish_once(inv: Invocation, hit: ModerationHit, key: str, document: dict[str, Any]) -> Outcome:
+    """Publish a hit once however often and however concurrently it is delivered (shared/claim.py).
+
+    Normal path: 2 COS requests (claim, mark) and 1 publish. The publish starts only when it and
+    the mark both fit in the budget, so a published hit is always marked; a failed publish
+    releases the claim, and a message the topic refuses for good leaves the evidence marked
+    `refused` and a copy in quarantine for an operator.
+    """
+    body = stored_json(document)
+    owned = claim.Claim(inv.inst.store, key, claim.new_token(), inv.metadata(), inv.budget)
+    fields: dict[str, Any] = {"suggestion": document["message"]["suggestion"]}
+    if owned.acquire(body) == claim.DUPLICATE:
+        return Outcome("duplicate", key, fields=fields)
+    if owned.taken_over_from:
+        fields["takeover"] = True
+    content = scrub_json(moderation.encode(document["message"]))
     try:
-        msg_id = inst.publisher.publish(content, [suggestion, hit.label or ""], budget)
+        if not inv.budget.allows(inv.inst.publisher.worst_case + ATTEMPT_WORST_CASE):
+            raise DependencyTimeout("no time left in the budget to publish and mark the hit")
+        msg_id = inv.inst.publisher.publish(content, [document["message"]["suggestion"], hit.label or ""], inv.budget)
+    except PublishRefused as exc:
+        owned.mark_refused(body)
+        reason = f"moderation hit not published: {exc.reason}"
+        outcome = _quarantine(inv, document["original"], reason)
+        return Outcome("quarantined", key, "error", {**fields, "reason": reason, "quarantine_key": outcome.key})
     except CallbackError:
-        # Release the claim so CSS's retry publishes at once; if this fails too, the claim goes
-        # stale after CLAIM_STALE_SECONDS, well before CSS's next retry (a minute later).
         with contextlib.suppress(CallbackError):
-            inst.store.delete(key, budget)
+            owned.release()
         raise
-    state = {"state": "published", "msg-id": _header_value(msg_id)}
-    inst.store.put_json(key, body, _metadata(request, state), budget)
-    log.update(outcome="published", msg_id=msg_id)
+    owned.mark_published(body, _header_value(msg_id))
+    return Outcome("published", key, fields={**fields, "msg_id": msg_id})
 
 
-def _process(kind: str, payload: dict[str, Any], request: gateway.Request, inst: Instance, log: dict[str, Any]) -> None:
-    budget = Budget()
-    expected = EVENT_TYPES[kind]
+def _process(inv: Invocation, payload: dict[str, Any]) -> Outcome:
+    expected = EVENT_TYPES[inv.kind]
     if not _same_event_type(payload.get("event_type"), expected):
         got = payload.get("event_type")
         shown = got if isinstance(got, (int, str)) and len(str(got)) <= 12 else type(got).__name__
-        reason = f"event_type {shown!r} is not handled by {kind} (expects {expected})"
-        return _quarantine(kind, payload, reason, request, inst, budget, log)
+        return _quarantine(inv, payload, f"event_type {shown!r} is not handled by {inv.kind} (expects {expected})")
     try:
-        event: CallbackEvent = MODELS[kind].model_validate(payload)
+        event: CallbackEvent = MODELS[inv.kind].model_validate(payload)
     except ValidationError as exc:
-        return _quarantine(kind, payload, f"invalid fields: {_describe(exc)}", request, inst, budget, log)
+        return _quarantine(inv, payload, f"invalid fields: {_describe(exc)}")
 
     key = event_key(event)
-    normalised = event.normalised()
-    normalised["stream_param"] = scrub_stream_param(event.stream_param)
     document: dict[str, Any] = {
-        "kind": kind,
-        "key": inst.settings.cos_prefix + key,
-        "event": normalised,
+        "kind": inv.kind,
+        "key": inv.inst.settings.cos_prefix + key,
+        "event": event.normalised(),
         "original": _original(payload),
     }
-    log["key"] = key
-
     if isinstance(event, ModerationHit):
-        suggestion = event.effective_suggestion(inst.settings.moderation_min_score)
-        message = _moderation_message(event, suggestion, inst.settings.cos_prefix + key)
-        document["message"] = message
-        log["suggestion"] = suggestion
-        if suggestion in inst.settings.moderation_suggestions:
-            _publish_once(event, suggestion, message, canonical_json(document), key, request, inst, budget, log)
-            return None
-    inst.store.put_json(key, canonical_json(document), _metadata(request), budget)
-    log["outcome"] = "stored"
-    return None
+        suggestion = event.effective_suggestion(inv.inst.settings.moderation_min_score)
+        document["message"] = moderation.message(event, suggestion, inv.inst.settings.cos_prefix + key)
+        if suggestion in inv.inst.settings.moderation_suggestions:
+            return _publish_once(inv, event, key, document)
+        inv.store(key, document)
+        return Outcome("stored", key, fields={"suggestion": suggestion})
+    inv.store(key, document)
+    return Outcome("stored", key)
 
 
 def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
@@ -252,6 +239,7 @@ def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
     }
     secrets: tuple[str, ...] = ()
     try:
+        budget = Budget.for_invocation(context_map)
         inst = instance(kind)
         secrets = inst.secrets
         request = gateway.parse_trigger(event, context)
@@ -261,13 +249,18 @@ def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
         log["event_type"] = event_type if isinstance(event_type, (int, str)) and len(str(event_type)) <= 12 else None
         verify_signature(payload, inst.settings.callback_keys, tolerance=inst.settings.sign_tolerance_seconds)
         log["stream"] = _stream_of(payload)
-        _process(kind, payload, request, inst, log)
+        invocation = Invocation(kind, request, inst, budget)
+        try:
+            result = _process(invocation, payload)
+        except RecursionError:  # an authentic payload nested near the parser's limit: keep it as text
+            result = _quarantine_as_text(invocation, payload)
+        log.update(outcome=result.outcome, key=result.key, level=result.level, **result.fields)
         answer = gateway.ok_response()
         log["status"] = 200
     except CallbackError as exc:
         answer = gateway.error_response(exc)
         log.update(status=exc.status, outcome=exc.outcome, reason=exc.reason)
-        log["level"] = "error" if exc.status >= 500 else "warning"
+        log["level"] = "error" if exc.status >= 500 and exc.outcome != "in_progress" else "warning"
     except Exception as exc:  # the last line of defence: CSS gets a 500 and retries
         answer = gateway.error_response(CallbackError(f"internal error ({type(exc).__name__})"))
         log.update(status=500, outcome="failed", level="error", reason=f"internal error: {type(exc).__name__}")

@@ -1,14 +1,14 @@
 """COS store: one PUT per stored event through cos-python-sdk-v5, bounded in time.
 
 The SDK's own retries (with sleeps) are off; this adapter retries once, only for connection
-failures, timeouts and 5xx answers, and only while the invocation's budget allows it.
+failures, timeouts and 5xx answers, and only while the invocation's budget allows it. Every
+attempt is cut at its worst case or the budget's deadline, whatever COS does (shared/deadline.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ import requests
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
+from shared import deadline
 from shared.budget import Budget
 from shared.config import Settings
 from shared.errors import DependencyError, DependencyTimeout
@@ -30,33 +31,6 @@ T = TypeVar("T")
 # The SDK logs request headers (signatures, session tokens) at DEBUG and every 404 or 5xx on its
 # own; the pipeline's one log line per invocation carries the outcome, so keep the SDK quiet.
 logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
-
-
-class _ProxyAdapter(requests.adapters.HTTPAdapter):
-    """Keeps TCP_NODELAY on connections through COS_PROXY.
-
-    requests builds proxy pools without urllib3's default socket options, so a PUT's body waits
-    for the ACK of its headers (Nagle + delayed ACK: about 40 ms on every request).
-    """
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs.setdefault("socket_options", [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-
-def _session() -> requests.Session:
-    """The instance's one HTTP session for COS.
-
-    `trust_env` off: requests otherwise re-reads every `*_proxy` variable and looks for ~/.netrc on
-    each request, about 0.3 ms of CPU per PUT (bench, docs/PERFORMANCE.md). The proxy comes from
-    COS_PROXY, passed explicitly, and certificates from certifi as before.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    adapter = _ProxyAdapter(pool_connections=1, pool_maxsize=4)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 class CosStore:
@@ -75,32 +49,35 @@ class CosStore:
             PoolConnections=1,
             PoolMaxSize=4,
         )
-        self.client = CosS3Client(config, retry=0, session=_session())
+        self.client = CosS3Client(config, retry=0, session=deadline.mount(requests.Session()))
         self.bucket = settings.cos_bucket
         self.prefix = settings.cos_prefix
 
     def _call(self, what: str, budget: Budget | None, call: Callable[[], T]) -> T:
         budget = budget or Budget()
         failure: Exception | None = None
+        timed_out = False
         for _ in range(ATTEMPTS):
             if not budget.allows(ATTEMPT_WORST_CASE):  # every attempt must be able to end in time
                 if failure is None:
                     raise DependencyTimeout(f"no time left in the budget for COS {what}")
                 break
-            try:
-                return call()
-            except CosServiceError as exc:
-                status = exc.get_status_code()
-                if status < 500:
-                    raise DependencyError(f"COS {what} refused: {status} {exc.get_error_code()}") from None
-                failure = exc
-            except CosClientError as exc:
-                failure = exc
+            with deadline.guarded(budget.cap(ATTEMPT_WORST_CASE)) as guard:
+                try:
+                    return call()
+                except CosServiceError as exc:
+                    status = exc.get_status_code()
+                    if status < 500 and not guard.fired:
+                        raise DependencyError(f"COS {what} refused: {status} {exc.get_error_code()}") from None
+                    failure = exc
+                except CosClientError as exc:
+                    failure = exc
+            message = str(failure).lower()
+            timed_out = guard.fired or "timed out" in message or "timeout" in message
+        if timed_out:
+            raise DependencyTimeout(f"COS {what} timed out")
         if isinstance(failure, CosServiceError):
             raise DependencyError(f"COS {what} failed: {failure.get_status_code()} {failure.get_error_code()}")
-        message = str(failure)
-        if "timed out" in message.lower() or "timeout" in message.lower():
-            raise DependencyTimeout(f"COS {what} timed out")
         raise DependencyError(f"COS {what} unreachable: {type(failure).__name__}")
 
     def put_json(

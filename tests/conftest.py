@@ -8,14 +8,16 @@ import io
 import itertools
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from devstack import payloads, triggers
+from devstack.gateway import LocalGateway
 from devstack.stack import DEV_CALLBACK_KEY, DEV_CREDENTIALS, DevStack
-from shared import pipeline
+from shared import claim, pipeline
 
 _serial = itertools.count(1)
 
@@ -44,10 +46,13 @@ class Live:
             monkeypatch.setenv(name, value)
         self.logs: list[dict[str, Any]] = []
         self.raw_logs: list[str] = []
+        self.keys = {k for k in self.env["LIVE_CALLBACK_KEYS"].split(",") if k}
+        """Every callback key this test configured, checked against the logs at the end."""
         pipeline.reset_instance()
 
     def configure(self, **variables: str | None) -> None:
         """Change the environment and cold-start the instance (as a redeploy would)."""
+        self.keys.update(k for k in (variables.get("LIVE_CALLBACK_KEYS") or "").split(",") if k.strip())
         for name, value in variables.items():
             if value is None:
                 self.monkeypatch.delenv(name, raising=False)
@@ -70,6 +75,30 @@ class Live:
             self.raw_logs.append(line)
             self.logs.append(json.loads(line))
         return answer
+
+    def gateway(self) -> LocalGateway:
+        """The local API Gateway, its functions' log lines collected with this test's (secrets check)."""
+
+        def collect(invocation: Any) -> None:
+            for line in invocation.logs:
+                self.raw_logs.append(line)
+                self.logs.append(json.loads(line))
+
+        return LocalGateway(on_invocation=collect)
+
+    def backdate_claims(self, seconds: float) -> int:
+        """Make every pending claim `seconds` older, as if CSS's next retry came that much later."""
+        client = self.stack.cos.client()
+        moved = 0
+        for key, body in self.objects("moderation/").items():
+            head = {k.lower(): v for k, v in client.head_object(Bucket=self.bucket, Key=key).items()}
+            if head.get("x-cos-meta-state") not in (claim.PENDING, claim.REFUSED):
+                continue
+            meta = {k: v for k, v in head.items() if k.startswith("x-cos-meta-")}
+            meta["x-cos-meta-claimed-at"] = str(int(time.time() - seconds))
+            client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Metadata=meta)
+            moved += 1
+        return moved
 
     def deliver(self, kind: str, key: str = DEV_CALLBACK_KEY, **fields: Any) -> dict[str, Any]:
         """Build a realistic signed payload of `kind` and deliver it."""
@@ -112,7 +141,11 @@ def live(stack: DevStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCap
     stack.cos.faults.clear()
     stack.tdmq.faults.clear()
     pipeline.reset_instance()
-    keys = [k for k in harness.env["LIVE_CALLBACK_KEYS"].split(",") if k]
+    for stored in harness.objects().values():
+        strict_json(stored)  # raises on anything a strict parser refuses
+    for message in harness.published():
+        strict_json(message["MsgContent"])
+    keys = sorted(harness.keys)
     records = [  # what the function's side logs (the stand-ins' own server logs are the cloud's side)
         r.getMessage()
         for phase in ("setup", "call")
@@ -122,6 +155,15 @@ def live(stack: DevStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCap
     written = "\n".join([*harness.raw_logs, *records])
     for secret in (*SECRETS, *keys):
         assert secret not in written, "a secret reached the logs"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse as Node's and Go's parsers do: no Infinity, NaN or -Infinity."""
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def body_of(answer: Mapping[str, Any]) -> Any:

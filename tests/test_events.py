@@ -62,24 +62,54 @@ def test_snapshot_without_appid_is_valid() -> None:
     assert SnapshotEvent.model_validate(payload).appid is None
 
 
-def test_moderation_camel_case_fields_and_socre_spelling() -> None:
-    payload = payloads.porn_hit(stream_id="abc", score=88)
-    del payload["score"]
+def test_moderation_camel_case_fields_and_the_documented_example_spelling() -> None:
+    payload = payloads.porn_hit_documented_example(stream_id="abc")
+    assert "score" not in payload and payload["socre"] == [99]
     hit = ModerationHit.model_validate(payload)
     assert hit.stream_id == "abc"
-    assert hit.best_score == 88
+    assert hit.best_score == 99
+    assert hit.socre == [99]
     assert hit.screenshot_time == payload["screenshotTime"]
     assert hit.sub_label == "PornHigh"
 
 
-def test_moderation_score_wins_over_socre() -> None:
-    hit = ModerationHit.model_validate(payloads.porn_hit(score=91, socre=12))
-    assert hit.best_score == 91
+@pytest.mark.parametrize(
+    ("fields", "best"),
+    [
+        ({"score": [97]}, 97),  # the current field table: the scores of `type`
+        ({"score": [40, 97, 12]}, 97),  # several labels: as serious as the worst
+        ({"score": 88}, 88),  # older pages: a bare number
+        ({"score": "88.5"}, 88.5),  # a numeric string
+        ({"score": ["91", 7]}, 91),
+        ({"socre": [99]}, 99),  # the documented example's spelling
+        ({"socre": 77}, 77),
+        ({"score": [91], "socre": [12]}, 91),  # `score` wins over `socre`
+        ({"score": [], "socre": [12]}, 12),  # an empty array counts as absent
+        ({"score": None}, 95),  # neither: the highest legacy score (pornScore/confidence 95)
+    ],
+)
+def test_moderation_score_in_every_documented_spelling(fields: dict[str, object], best: float) -> None:
+    payload = payloads.porn_hit(score=95)
+    del payload["score"]
+    hit = ModerationHit.model_validate({**payload, **fields})
+    assert hit.best_score == best
+
+
+@pytest.mark.parametrize("score", ["high", [1, "x"], [[1]], True, {"a": 1}, "1e400", float("inf"), [float("nan")]])
+def test_a_score_that_is_not_a_finite_number_fails_validation(score: object) -> None:
+    with pytest.raises(ValidationError):
+        ModerationHit.model_validate({**payloads.porn_hit(), "score": score})
+
+
+def test_a_callback_ext_nested_beyond_the_parser_is_kept_as_the_string_sent() -> None:
+    deep = "{" + '"a":{' * 3000 + "}" * 3001
+    event = RecordEvent.model_validate(payloads.record(callback_ext=deep))
+    assert event.callback_ext == deep
 
 
 def test_legacy_moderation_payload_without_suggestion_is_judged_by_score() -> None:
     payload = payloads.porn_hit()
-    for name in ("suggestion", "score", "socre"):
+    for name in ("suggestion", "score"):
         del payload[name]
     assert (
         ModerationHit.model_validate({**payload, "pornScore": 95, "confidence": 95}).effective_suggestion(90)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -144,6 +145,45 @@ def test_forged_missing_or_expired_signatures_are_refused_and_write_nothing(live
 def test_signature_within_the_tolerance_after_t_is_accepted(live: Live) -> None:
     answer = live.invoke("record", payloads.signed(payloads.record(), t=int(time.time()) - 240))
     assert answer["statusCode"] == 200
+
+
+def test_the_configured_sign_tolerance_is_what_the_handler_applies(live: Live) -> None:
+    late = payloads.signed(payloads.record(stream_id="late"), t=int(time.time()) - 400)
+    assert live.invoke("record", late)["statusCode"] == 403  # default 300 s
+    live.configure(LIVE_SIGN_TOLERANCE_SECONDS="600")
+    assert live.invoke("record", late)["statusCode"] == 200
+    live.configure(LIVE_SIGN_TOLERANCE_SECONDS="0")
+    just_expired = payloads.signed(payloads.record(stream_id="just"), t=int(time.time()) - 5)
+    assert live.invoke("record", just_expired)["statusCode"] == 403
+
+
+def test_the_configured_minimum_score_judges_legacy_hits_through_the_handler(live: Live) -> None:
+    legacy = payloads.porn_hit(stream_id="legacy", pornScore=80, confidence=80)
+    for name in ("suggestion", "score"):
+        del legacy[name]
+    hit = payloads.signed(legacy)
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200  # default 90: Pass, stored only
+    assert (live.logs[-1]["outcome"], live.logs[-1]["suggestion"]) == ("stored", "Pass")
+    assert live.published() == []
+    live.configure(MODERATION_MIN_SCORE="75")
+    other = payloads.signed({**legacy, "streamId": "legacy-2"})
+    assert live.invoke("porn_detect", other)["statusCode"] == 200
+    assert (live.logs[-1]["outcome"], live.logs[-1]["suggestion"]) == ("published", "Review")
+    assert len(live.published()) == 1
+
+
+@pytest.mark.parametrize("builder", [payloads.porn_hit, payloads.porn_hit_documented_example])
+def test_documented_porn_detect_payloads_are_published_not_quarantined(live: Live, builder: Any) -> None:
+    """Tencent's event-317 page: `type` and `score` arrays; its example spells `"socre": [99]`."""
+    hit = payloads.signed(builder(stream_id="documented"))
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "published"
+    (message,) = live.published()
+    assert json.loads(message["MsgContent"])["score"] in (97, 99)
+    (document,) = live.documents().values()
+    assert {k: document["original"].get(k) for k in ("score", "socre")} == {
+        k: hit.get(k) for k in ("score", "socre")
+    }  # kept as sent
 
 
 def test_rotated_keys_are_both_accepted(live: Live) -> None:

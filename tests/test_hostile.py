@@ -197,3 +197,122 @@ def test_non_dict_events_and_contexts_never_raise(live: Live) -> None:
         handler = triggers.load_handler("record")
         answer = handler(event, None)
         assert 400 <= answer["statusCode"] < 500
+
+
+# Holes a hostile review found (issue 11): each of these lost, duplicated or leaked before its fix.
+
+
+def _deliver(live: Live, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return live.invoke(kind, payloads.signed(payload))
+
+
+def test_a_number_beyond_a_double_is_stored_as_strict_json(live: Live) -> None:
+    body = json.dumps(payloads.signed(payloads.record(stream_id="huge")))[:-1] + ', "ratio": 1e400, "n": -2E999}'
+    answer = live.invoke("record", body)
+    assert answer["statusCode"] == 200
+    (document,) = live.documents().values()
+    assert document["original"]["ratio"] == "1e400"  # kept as sent, as text; never Infinity
+    assert document["original"]["n"] == "-2E999"
+
+
+def test_a_score_beyond_a_double_is_quarantined_not_stored_as_infinity(live: Live) -> None:
+    body = json.dumps(payloads.signed(payloads.porn_hit(stream_id="inf-score")))
+    body = body.replace('"score": [97]', '"score": [1e400]')
+    assert live.invoke("porn_detect", body)["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "quarantined"
+    assert live.published() == []
+
+
+def test_infinity_in_a_direct_invoke_is_stored_as_strict_json(live: Live) -> None:
+    payload = payloads.signed({**payloads.snapshot(stream_id="direct-inf"), "ratio": float("inf")})
+    assert live.invoke("snapshot", payload, trigger="raw")["statusCode"] == 200
+    (document,) = live.documents().values()
+    assert document["original"]["ratio"] == "inf"
+
+
+def test_authentic_callbacks_nested_up_to_the_parser_limit_are_stored_or_quarantined(live: Live) -> None:
+    """Up to the depth the parser takes: stored, or quarantined as text; beyond it: 400. Never 5xx."""
+    outcomes: dict[int, str] = {}
+    for depth in [100, 500, *range(880, 1000, 4)]:
+        payload = payloads.signed(payloads.record(stream_id=f"deep-{depth}"))
+        body = json.dumps(payload)[:-1] + ', "extra": ' + "[" * depth + "]" * depth + "}"
+        answer = live.invoke("record", body)
+        assert answer["statusCode"] in (200, 400), answer
+        outcomes[depth] = live.logs[-1]["outcome"] if answer["statusCode"] == 200 else "rejected"
+        if answer["statusCode"] == 400:
+            assert "nested too deeply" in answer["body"]
+    assert set(outcomes.values()) == {"stored", "quarantined", "rejected"}, outcomes
+    deepest_kept = max(d for d, o in outcomes.items() if o != "rejected")
+    assert min(d for d, o in outcomes.items() if o == "rejected") == deepest_kept + 4  # kept up to the limit
+    for document in live.documents("quarantine/").values():
+        assert document["payload_text"].startswith("{") and TX_SECRET_VALUE not in document["payload_text"]
+        assert '"sign": "***"' in document["payload_text"]
+
+
+def test_a_callback_ext_string_nested_3000_levels_is_stored_as_sent(live: Live) -> None:
+    deep = "{" + '"a":{' * 3000 + "}" * 3001
+    answer = _deliver(live, "record", payloads.record(stream_id="deep-ext", callback_ext=deep))
+    assert answer["statusCode"] == 200
+    (document,) = live.documents().values()
+    assert document["event"]["callback_ext"] == deep
+
+
+TX_SECRET_VALUE = payloads.TX_SECRET
+
+
+@pytest.mark.parametrize(
+    "stream_param",
+    [
+        f"txSecret={TX_SECRET_VALUE}&txTime=6B5C3A00",
+        f"TXSECRET={TX_SECRET_VALUE}&txTime=6B5C3A00",
+        f"txsecret={TX_SECRET_VALUE}",
+        f"txSecret%3D{TX_SECRET_VALUE}%26txTime%3D6B5C3A00",
+        f"txSecret%253D{TX_SECRET_VALUE}%2526txTime%253D6B5C3A00",
+        f"txSecret = {TX_SECRET_VALUE} &txTime=6B5C3A00",
+        f"a=1&txSecret+=+{TX_SECRET_VALUE}",
+        {"txSecret": TX_SECRET_VALUE, "txTime": "6B5C3A00"},
+        {"TxSecret": [TX_SECRET_VALUE]},
+        [f"txSecret={TX_SECRET_VALUE}"],
+    ],
+)
+@pytest.mark.parametrize("kind", ["stream_begin", "porn_detect"])
+def test_push_secrets_in_every_spelling_are_scrubbed_wherever_stored(live: Live, stream_param: Any, kind: str) -> None:
+    payload = payloads.BUILDERS[kind](stream_id="secret-spellings", stream_param=stream_param)
+    payload["note"] = f"pushed with txSecret={TX_SECRET_VALUE}"
+    assert _deliver(live, kind, payload)["statusCode"] == 200
+    stored = b"".join(live.objects().values())
+    assert stored and TX_SECRET_VALUE.encode() not in stored
+    assert all(TX_SECRET_VALUE not in m["MsgContent"] for m in live.published())
+
+
+def test_an_oversized_hit_is_published_trimmed_and_its_evidence_kept_whole(live: Live) -> None:
+    img = "https://moderation-1250000000.cos.ap-guangzhou.myqcloud.com/" + "x" * 70_000 + ".jpg"
+    hit = payloads.signed(payloads.porn_hit(stream_id="oversized", img=img))
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    (message,) = live.published()
+    assert len(message["MsgContent"].encode()) <= 64 * 1024
+    content = json.loads(message["MsgContent"])
+    assert content["truncated"] == ["img"] and img.startswith(content["img"])
+    (document,) = live.documents("moderation/").values()
+    assert document["original"]["img"] == img
+    assert document["message"]["evidence_key"] == content["evidence_key"]
+
+
+def test_a_message_the_topic_refuses_for_good_keeps_its_evidence_and_is_quarantined(live: Live) -> None:
+    live.stack.tdmq.max_message_bytes = 256  # a topic whose MaxMsgSize is smaller than our messages
+    try:
+        hit = payloads.signed(payloads.porn_hit(stream_id="refused-by-topic"))
+        assert live.invoke("porn_detect", hit)["statusCode"] == 200  # no retry could cure it
+        assert live.logs[-1]["outcome"] == "quarantined"
+        assert "refused" in live.logs[-1]["reason"]
+        assert len(live.objects("moderation/")) == 1  # the evidence is kept
+        (quarantined,) = live.documents("quarantine/").values()
+        assert quarantined["payload"]["streamId"] == "refused-by-topic"
+        assert live.published() == []
+    finally:
+        live.stack.tdmq.max_message_bytes = 65536
+    # The operator raises MaxMsgSize and replays the callback: published once.
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert live.logs[-1]["outcome"] == "published"
+    assert live.invoke("porn_detect", hit)["statusCode"] == 200
+    assert len(live.published()) == 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,3 +98,30 @@ def test_quarantine_key_is_dated_by_t_and_named_by_content() -> None:
     assert key != quarantine_key("record", {"event_type": 8, "t": 1700000600}, 1700000600)
     resigned = quarantine_key("record", {"event_type": 7, "t": 1700000900, "sign": "x"}, 1700000900)
     assert resigned == key
+
+
+def test_a_recording_is_named_by_record_file_id_then_file_id_then_video_url() -> None:
+    base = payloads.record("s1", end_time=1700000000, record_file_id=None, file_id="f-9", video_url="http://v/x.mp4")
+    assert event_key(RecordEvent.model_validate(base)).endswith("-f-9.json")
+    with_rfid = {**base, "record_file_id": "rf-1"}
+    assert event_key(RecordEvent.model_validate(with_rfid)).endswith("-rf-1.json")
+    only_url = {**base, "file_id": None}
+    assert event_key(RecordEvent.model_validate(only_url)).endswith("-http~3A~2F~2Fv~2Fx.mp4.json")
+
+
+@pytest.fixture
+def far_east(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A machine whose local time is UTC+8 (SCF in China, a developer's laptop)."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_date_folders_are_utc_whatever_the_local_time_zone(far_east: None) -> None:
+    late_evening_utc = 1700000000 - 1700000000 % 86400 + 20 * 3600  # 2023-11-14 20:00 UTC = 15th 04:00 +8
+    assert time.localtime(late_evening_utc).tm_mday == 15
+    begin = StreamBegin.model_validate(payloads.stream_begin("s1", event_time=late_evening_utc, sequence="1"))
+    assert "/2023/11/14/" in event_key(begin)
+    assert "/2023/11/14/" in quarantine_key("record", {"a": 1}, late_evening_utc)

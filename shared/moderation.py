@@ -1,0 +1,71 @@
+"""The message a moderation hit publishes to the topic, bounded to what a CMQ topic accepts.
+
+A small JSON document a subscriber can act on (stream, image, suggestion, label, score, times,
+the COS key of the stored evidence, a stable `dedupe_id`), never larger than the topic's limit:
+a hit whose message would not fit is published trimmed, and the evidence keeps everything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.events import ModerationHit
+from shared.layout import dedupe_id
+
+MAX_MESSAGE_BYTES = 64 * 1024
+"""The largest message a CMQ topic takes (its MaxMsgSize is 1-64 KB, 64 KB by default)."""
+TRIMMED_TEXT = 1024
+"""Characters a text field keeps when the message is too large (the evidence keeps all)."""
+TRIMMED_TYPES = 16
+_ESSENTIAL = ("dedupe_id", "suggestion", "score", "screenshot_time", "send_time", "evidence_key")
+
+
+def message(hit: ModerationHit, suggestion: str, evidence_key: str) -> dict[str, Any]:
+    return {
+        "dedupe_id": dedupe_id(hit),
+        "stream_id": hit.stream_id,
+        "app": hit.app,
+        "appname": hit.appname,
+        "appid": hit.appid,
+        "img": hit.img,
+        "suggestion": suggestion,
+        "label": hit.label,
+        "sub_label": hit.sub_label,
+        "score": hit.best_score,
+        "type": hit.type,
+        "screenshot_time": hit.screenshot_time,
+        "send_time": hit.send_time,
+        "evidence_key": evidence_key,
+    }
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def encode(msg: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
+    """The message as JSON text of at most `limit` UTF-8 bytes.
+
+    Rule: if the whole message is too large, each text field keeps its first 1,024 characters and
+    `type` its first 16 entries, and `truncated` names what was cut; if that is still too large,
+    only the essential fields are sent (`truncated: ["*"]`). `evidence_key` always leads to the
+    stored document, which keeps the hit as CSS sent it.
+    """
+    content = _dumps(msg)
+    if len(content.encode("utf-8")) <= limit:
+        return content
+    trimmed = dict(msg)
+    cut = []
+    for name, value in msg.items():
+        if isinstance(value, str) and len(value) > TRIMMED_TEXT and name not in _ESSENTIAL:
+            trimmed[name] = value[:TRIMMED_TEXT]
+            cut.append(name)
+        elif isinstance(value, list) and len(value) > TRIMMED_TYPES:
+            trimmed[name] = value[:TRIMMED_TYPES]
+            cut.append(name)
+    trimmed["truncated"] = cut
+    content = _dumps(trimmed)
+    if len(content.encode("utf-8")) <= limit:
+        return content
+    return _dumps({**{name: msg.get(name) for name in _ESSENTIAL}, "truncated": ["*"]})
