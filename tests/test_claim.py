@@ -21,6 +21,10 @@ from shared.errors import ClaimInProgress
 from shared.storage import CosStore
 from tests.conftest import Live
 
+FRESH = 25
+"""Seconds: a claim this old may still have a live owner (SCF's timeout is 15 s; 30 s is the line)."""
+STALE = 31
+"""Seconds: no invocation lives this long, so the owner is gone."""
 KEY = "moderation/push.example.com/live/s/2026/11/29/000000000001-abc.json"
 BODY = b'{"hit":1}'
 
@@ -66,14 +70,14 @@ def test_our_own_create_whose_answer_is_lost_is_recognised(live: Live, store: Co
 
 
 def test_another_fresh_pending_claim_is_in_progress_not_done(store: CosStore) -> None:
-    _put(store, "pending", "other", age=claim.STALE_AFTER_SECONDS - 5)
+    _put(store, "pending", "other", age=FRESH)
     with pytest.raises(ClaimInProgress):
         _claim(store).acquire(BODY)
     assert _meta(store)["owner"] == "other"
 
 
 def test_another_stale_pending_claim_is_taken_over(store: CosStore) -> None:
-    _put(store, "pending", "crashed", age=claim.STALE_AFTER_SECONDS + 1)
+    _put(store, "pending", "crashed", age=STALE)
     mine = _claim(store)
     assert mine.acquire(BODY) == claim.ACQUIRED
     assert mine.taken_over_from == "crashed"
@@ -142,7 +146,7 @@ def _race(store: CosStore, copies: int) -> list[str]:
 SETUPS: dict[str, Callable[[CosStore], None]] = {
     "absent": lambda store: None,
     "pending_fresh": lambda store: _put(store, "pending", "other", age=1),
-    "pending_stale": lambda store: _put(store, "pending", "crashed", age=claim.STALE_AFTER_SECONDS + 30),
+    "pending_stale": lambda store: _put(store, "pending", "crashed", age=60),
     "published": lambda store: _put(store, "published", "other", age=1),
     "refused": lambda store: _put(store, "refused", "other", age=1),
 }
