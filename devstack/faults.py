@@ -96,6 +96,8 @@ class FaultInjector:
         fault, release = self._take(environ)
         if fault.mode == "error":
             content_type, body = self._error_body(fault.status)
+            if environ.get("REQUEST_METHOD") == "HEAD":  # no body: it would poison the keep-alive stream
+                body = b""
             start_response(
                 f"{fault.status} Injected", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
             )
