@@ -15,7 +15,7 @@ from qcloud_cos import CosConfig, CosS3Client
 
 from devstack.dev import DEV_CREDENTIALS, DEV_REGION, DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
-from devstack.servers import Server
+from devstack.servers import StandIn
 
 DEFAULT_REGION = DEV_REGION
 DEFAULT_BUCKET = "live-callbacks-1250000000"
@@ -96,26 +96,13 @@ class RequireToken:
         return self.app(environ, start_response)  # type: ignore[no-any-return]
 
 
-class CosStandIn:
+class CosStandIn(StandIn):
     def __init__(self, port: int = 0) -> None:
         from moto.server import create_backend_app  # dev-only dependency
 
         with _app_lock:
             app = create_backend_app("s3")
-        self.faults = FaultInjector(RequireToken(CosDialect(app)), _cos_error)
-        self.server = Server(self.faults, port=port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> CosStandIn:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.faults.clear()
-        self.server.stop()
+        self.serve(FaultInjector(RequireToken(CosDialect(app)), _cos_error), port)
 
     def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
         config = CosConfig(

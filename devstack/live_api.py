@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from devstack.faults import FaultInjector
-from devstack.servers import Server
+from devstack.servers import StandIn
 
 API_VERSION = "2018-08-01"
 MAX_TEMPLATES = 50
@@ -76,37 +76,14 @@ def _text(params: dict[str, Any], name: str, required: bool = False) -> str | No
     return value
 
 
-class LiveApiStandIn:
+class LiveApiStandIn(StandIn):
     def __init__(self, port: int = 0) -> None:
         self.templates: dict[int, dict[str, Any]] = {}
         self.rules: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._next_id = 100000
         self._lock = threading.Lock()
-        self.faults = FaultInjector(self._app, _live_error)
-        self.server = Server(self.faults, port=port)
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.server.host}:{self.server.port}"
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> LiveApiStandIn:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.faults.clear()
-        self.server.stop()
-
-    def __enter__(self) -> LiveApiStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.serve(FaultInjector(self._app, _live_error), port)
 
     def writes(self) -> list[tuple[str, dict[str, Any]]]:
         """The calls that changed (or tried to change) something, in order."""

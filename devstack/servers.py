@@ -6,11 +6,12 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from waitress.server import create_server
 
 WSGIApp = Callable[..., Any]
+_S = TypeVar("_S", bound="StandIn")
 
 
 class Server:
@@ -52,6 +53,44 @@ class Server:
         self._thread.join(timeout=5)
 
     def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class StandIn:
+    """A stand-in for a cloud API on a loopback port: its WSGI app behind fault injection.
+
+    Subclasses build `self.faults` (a `FaultInjector` around their app) and call `serve()`; the
+    lifecycle (start, stop with faults cleared, `with`) is this one.
+    """
+
+    faults: Any
+    server: Server
+
+    def serve(self, faults: Any, port: int = 0) -> None:
+        self.faults = faults
+        self.server = Server(faults, port=port)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def endpoint(self) -> str:
+        """`host:port`, as the tencentcloud SDK's HttpProfile takes it."""
+        return f"{self.server.host}:{self.server.port}"
+
+    def start(self: _S) -> _S:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.faults.clear()
+        self.server.stop()
+
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

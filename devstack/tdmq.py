@@ -16,7 +16,7 @@ from typing import Any
 
 from devstack.dev import DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
-from devstack.servers import Server
+from devstack.servers import StandIn
 
 DEFAULT_TOPIC = "live-moderation"
 
@@ -36,7 +36,7 @@ def _tdmq_error(status: int) -> tuple[str, bytes]:
     return "application/json", json.dumps(body).encode()
 
 
-class TdmqStandIn:
+class TdmqStandIn(StandIn):
     def __init__(
         self,
         topics: Iterable[str] = (DEFAULT_TOPIC,),
@@ -51,20 +51,7 @@ class TdmqStandIn:
         self.echo = echo
         self.messages: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self.faults = FaultInjector(self._app, _tdmq_error)
-        self.server = Server(self.faults, port=port)
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.server.host}:{self.server.port}"
-
-    def start(self) -> TdmqStandIn:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.faults.clear()
-        self.server.stop()
+        self.serve(FaultInjector(self._app, _tdmq_error), port)
 
     def env(self, topic: str = DEFAULT_TOPIC) -> dict[str, str]:
         return {"MODERATION_TOPIC": topic, "TDMQ_ENDPOINT": self.endpoint, "TDMQ_SCHEME": "http"}

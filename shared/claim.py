@@ -29,13 +29,12 @@ from email.utils import parsedate_to_datetime
 from shared.budget import Budget
 from shared.errors import ClaimInProgress
 from shared.storage import CosStore
+from shared.vocabulary import CLAIMS
 
 STALE_AFTER_SECONDS = 30
 """A `pending` claim older than this belongs to an invocation that has ended (SCF timeout 15 s)."""
 
 PENDING, PUBLISHED, REFUSED = "pending", "published", "refused"
-TAKEOVERS = "claims/"
-"""Folder of the create-only takeover markers, one per taken-over owner."""
 
 ACQUIRED, DUPLICATE = "acquired", "duplicate"
 
@@ -99,7 +98,7 @@ class Claim:
             raise ClaimInProgress("another delivery of this hit is publishing it; retry")
         # Stale or refused: of all deliveries that see this owner's claim, one takes it over.
         previous = headers.get("x-cos-meta-owner") or headers.get("etag", "").strip('"') or "unknown"
-        marker = f"{TAKEOVERS}{self.key.removesuffix('.json')}/{previous}"
+        marker = f"{CLAIMS}{self.key.removesuffix('.json')}/{previous}"
         record = json.dumps({"from": previous, "state": state, "by": self.token}).encode()
         if self._create_or_own(marker, record, self._meta("takeover")) is not None:
             raise ClaimInProgress("another delivery is taking over this hit's stale claim; retry")

@@ -11,18 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.errors import ConfigurationError
+from shared.signing import DEFAULT_SIGN_TOLERANCE_SECONDS
+from shared.vocabulary import DEFAULT_PUBLISHED, SUGGESTIONS
 
-DEFAULT_SIGN_TOLERANCE_SECONDS = 300
-"""How long after `t` a callback is still accepted.
-
-CSS sets `t` to the event time + 600 s and retries every minute up to 12 times, so the last
-retry arrives around event + 13 min = t + 3 min. 300 s covers that schedule plus a minute or two
-of clock skew, while a captured `sign`/`t` pair stops working 15 minutes after the event.
-"""
-
-DEFAULT_MODERATION_SUGGESTIONS = ("Block", "Review")
 DEFAULT_MODERATION_MIN_SCORE = 90
-SUGGESTIONS = ("Block", "Review", "Pass")
 
 
 @dataclass(frozen=True)
@@ -35,7 +27,7 @@ class Settings:
     cos_scheme: str = "https"
     cos_proxy: str | None = None
     moderation_topic: str | None = None
-    moderation_suggestions: frozenset[str] = frozenset(DEFAULT_MODERATION_SUGGESTIONS)
+    moderation_suggestions: frozenset[str] = frozenset(DEFAULT_PUBLISHED)
     moderation_min_score: int = DEFAULT_MODERATION_MIN_SCORE
     tdmq_region: str = ""
     tdmq_endpoint: str | None = None
@@ -43,6 +35,12 @@ class Settings:
     secret_id: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
     session_token: str | None = field(default=None, repr=False)
+
+    def require_topic(self) -> str:
+        """The moderation topic, for the function that publishes to it; a clear error without one."""
+        if not self.moderation_topic:
+            raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
+        return self.moderation_topic
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -78,8 +76,8 @@ def _scheme(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, needs_topic: bool = False) -> Settings:
-    """Read and validate the configuration; `needs_topic` is set for the porn_detect function."""
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration (the topic is checked by `Settings.require_topic`)."""
     env = os.environ if env is None else env
     keys = tuple(k.strip() for k in env.get("LIVE_CALLBACK_KEYS", "").split(",") if k.strip())
     if not keys:
@@ -94,7 +92,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, needs_topic: bool = F
     prefix = env.get("COS_PREFIX", "").strip().strip("/")
     suggestions = frozenset(
         s.strip().capitalize()
-        for s in env.get("MODERATION_SUGGESTIONS", ",".join(DEFAULT_MODERATION_SUGGESTIONS)).split(",")
+        for s in env.get("MODERATION_SUGGESTIONS", ",".join(DEFAULT_PUBLISHED)).split(",")
         if s.strip()
     )
     unknown = suggestions - set(SUGGESTIONS)
@@ -103,8 +101,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, needs_topic: bool = F
             f"MODERATION_SUGGESTIONS may hold {', '.join(SUGGESTIONS)}; got {', '.join(sorted(unknown))}"
         )
     topic = env.get("MODERATION_TOPIC", "").strip() or None
-    if needs_topic and topic is None:
-        raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
     secret_id = _required(env, "TENCENTCLOUD_SECRETID", "give the function an execution role (SCF sets it)")
     secret_key = _required(env, "TENCENTCLOUD_SECRETKEY", "give the function an execution role (SCF sets it)")
     return Settings(

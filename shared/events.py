@@ -21,6 +21,8 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.vocabulary import EVENT_CODES, is_event_type
+
 UnixTime = Annotated[int, Field(ge=0, lt=253402300800)]  # up to 9999-12-31, so dates can be built
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -70,7 +72,7 @@ class CallbackEvent(BaseModel):
 
     @model_validator(mode="after")
     def _is_this_kind(self) -> "CallbackEvent":
-        if self.event_type != type(self).event_code:
+        if not is_event_type(self.event_type, type(self).kind):
             raise ValueError(f"event_type must be {type(self).event_code} for {type(self).kind}")
         return self
 
@@ -280,4 +282,6 @@ class ModerationHit(CallbackEvent):
 MODELS: dict[str, type[CallbackEvent]] = {
     model.kind: model for model in (StreamBegin, StreamEnd, RecordEvent, SnapshotEvent, ModerationHit)
 }
-EVENT_TYPES: dict[str, int] = {kind: model.event_code for kind, model in MODELS.items()}
+if {kind: model.event_code for kind, model in MODELS.items()} != EVENT_CODES:  # one vocabulary
+    raise ImportError("shared/events.py models and shared/vocabulary.py EVENT_CODES disagree")
+EVENT_TYPES = EVENT_CODES  # the tools' older name for the same mapping

@@ -15,14 +15,13 @@ import time
 from typing import Any
 
 from shared.events import CallbackEvent, ModerationHit, RecordEvent, SnapshotEvent, StreamEvent
+from shared.vocabulary import MODERATION, QUARANTINE, RECORDS, SESSIONS, SNAPSHOTS
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _ESCAPED = tuple(chr(b) if b in _SAFE else f"~{b:02X}" for b in range(256))
 """What each byte becomes: itself when safe, else ~HH (a lookup instead of a test per byte)."""
 _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 """Values made of safe characters only (the usual case) are their own encoding."""
-QUARANTINE = "quarantine/"
-"""Folder of authentic callbacks that could not be used, kept with the reason."""
 MAX_PART = 96
 """Longest encoded part kept readable; longer values end in a digest (COS keys max 850 bytes)."""
 
@@ -48,24 +47,24 @@ def _date(ts: int) -> str:
     return time.strftime("%Y/%m/%d", time.gmtime(ts))  # UTC; a third of datetime's cost
 
 
-def _stream_folder(kind: str, event: CallbackEvent, stream_id: str, ts: int) -> str:
-    return "/".join((kind, encode_part(event.app), encode_part(event.appname), encode_part(stream_id), _date(ts)))
+def _stream_folder(folder: str, event: CallbackEvent, stream_id: str, ts: int) -> str:
+    return folder + "/".join((encode_part(event.app), encode_part(event.appname), encode_part(stream_id), _date(ts)))
 
 
 def event_key(event: CallbackEvent) -> str:
     """The key (without the configured prefix) under which an event's document is stored."""
     if isinstance(event, StreamEvent):
         side = "begin" if event.event_type == 1 else "end"
-        folder = _stream_folder("sessions", event, event.stream_id, event.event_time)
+        folder = _stream_folder(SESSIONS, event, event.stream_id, event.event_time)
         return f"{folder}/{event.event_time:012d}-{encode_part(event.sequence)}-{side}.json"
     if isinstance(event, RecordEvent):
-        folder = _stream_folder("records", event, event.stream_id, event.end_time)
+        folder = _stream_folder(RECORDS, event, event.stream_id, event.end_time)
         return f"{folder}/{event.end_time:012d}-{encode_part(event.identity)}.json"
     if isinstance(event, SnapshotEvent):
-        folder = _stream_folder("snapshots", event, event.stream_id, event.create_time)
+        folder = _stream_folder(SNAPSHOTS, event, event.stream_id, event.create_time)
         return f"{folder}/{event.create_time:012d}-{encode_part(event.pic_url)}.json"
     if isinstance(event, ModerationHit):
-        folder = _stream_folder("moderation", event, event.stream_id, event.event_time)
+        folder = _stream_folder(MODERATION, event, event.stream_id, event.event_time)
         return f"{folder}/{event.event_time:012d}-{dedupe_id(event)}.json"
     raise TypeError(f"no key layout for {type(event).__name__}")
 

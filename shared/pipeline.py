@@ -20,17 +20,18 @@ from pydantic import ValidationError
 from shared import claim, gateway, moderation
 from shared.budget import Budget
 from shared.config import Settings, load_settings
-from shared.errors import CallbackError, ConfigurationError, DependencyTimeout, PublishRefused
-from shared.events import EVENT_TYPES, MODELS, CallbackEvent, ModerationHit
-from shared.layout import QUARANTINE, canonical_json, encode_part, event_key, quarantine_key
+from shared.errors import CallbackError, DependencyTimeout, PublishRefused
+from shared.events import MODELS, CallbackEvent, ModerationHit
+from shared.layout import canonical_json, encode_part, event_key, quarantine_key
 from shared.logs import emit, scrub_json
 from shared.signing import verify_signature
 from shared.storage import ATTEMPT_WORST_CASE, CosStore
+from shared.vocabulary import EVENT_CODES, KINDS, QUARANTINE, is_event_type
 
 if TYPE_CHECKING:
     from shared.topic import TopicPublisher
 
-KINDS = tuple(EVENT_TYPES)
+__all__ = ["KINDS", "handle", "instance", "reset_instance"]
 _HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _SIGN_MEMBER = re.compile(r'("sign"\s*:\s*)"[^"]*"')
 
@@ -61,8 +62,8 @@ def instance(kind: str) -> Instance:
     global _instance
     if _instance is None:
         _instance = Instance(load_settings())
-    if kind == "porn_detect" and not _instance.settings.moderation_topic:
-        raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
+    if kind == "porn_detect":
+        _instance.settings.require_topic()
     return _instance
 
 
@@ -132,14 +133,6 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _same_event_type(value: Any, expected: int) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return value == expected
-    return isinstance(value, str) and value.strip() == str(expected)
-
-
 def _quarantine(inv: Invocation, payload: dict[str, Any], reason: str) -> Outcome:
     key = quarantine_key(inv.kind, payload, int(str(payload["t"])))  # `t` was checked by the signature
     inv.store(key, {"function": inv.kind, "reason": reason, "payload": _original(payload)})
@@ -195,8 +188,8 @@ def _publish_once(inv: Invocation, hit: ModerationHit, key: str, document: dict[
 
 
 def _process(inv: Invocation, payload: dict[str, Any]) -> Outcome:
-    expected = EVENT_TYPES[inv.kind]
-    if not _same_event_type(payload.get("event_type"), expected):
+    expected = EVENT_CODES[inv.kind]
+    if not is_event_type(payload.get("event_type"), inv.kind):
         got = payload.get("event_type")
         shown = got if isinstance(got, (int, str)) and len(str(got)) <= 12 else type(got).__name__
         return _quarantine(inv, payload, f"event_type {shown!r} is not handled by {inv.kind} (expects {expected})")

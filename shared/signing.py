@@ -13,8 +13,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.config import DEFAULT_SIGN_TOLERANCE_SECONDS
 from shared.errors import ExpiredSignature, InvalidSignature, MissingSignature
+
+DEFAULT_SIGN_TOLERANCE_SECONDS = 300
+"""How long after `t` a callback is still accepted.
+
+CSS sets `t` to the event time + 600 s and retries every minute up to 12 times, so the last
+retry arrives around event + 13 min = t + 3 min. 300 s covers that schedule plus a minute or two
+of clock skew, while a captured `sign`/`t` pair stops working 15 minutes after the event.
+"""
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")

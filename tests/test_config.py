@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import DEFAULT_SIGN_TOLERANCE_SECONDS, load_settings
+from shared.config import load_settings
 from shared.errors import ConfigurationError
+from shared.signing import DEFAULT_SIGN_TOLERANCE_SECONDS
 
 BASE = {
     "LIVE_CALLBACK_KEYS": "new-key, old-key",
@@ -53,7 +54,7 @@ def test_invalid_configuration_names_the_variable(change: dict[str, str], named:
 def test_topic_is_required_only_where_hits_are_published() -> None:
     assert load_settings(BASE).moderation_topic is None
     with pytest.raises(ConfigurationError, match="MODERATION_TOPIC"):
-        load_settings(BASE, needs_topic=True)
+        load_settings(BASE).require_topic()
 
 
 def test_secrets_are_not_in_the_settings_repr() -> None:

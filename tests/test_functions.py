@@ -12,16 +12,10 @@ from devstack import payloads
 from devstack.servers import closed_port
 from devstack.stack import DEV_CALLBACK_KEY
 from shared import pipeline
+from shared.vocabulary import FOLDER_OF, KINDS
 from tests.conftest import Live, body_of
 
-KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
-PREFIX = {
-    "stream_begin": "sessions/",
-    "stream_end": "sessions/",
-    "record": "records/",
-    "snapshot": "snapshots/",
-    "porn_detect": "moderation/",
-}
+PREFIX = FOLDER_OF
 
 
 @pytest.mark.parametrize("kind", KINDS)

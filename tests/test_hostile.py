@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from devstack import payloads, triggers
 from devstack.stack import DEV_CALLBACK_KEY
 from shared.gateway import MAX_BODY_BYTES
+from shared.vocabulary import KINDS
 from tests.conftest import Live
 
-KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 1
 KEY_SHAPE = re.compile(
     r"(sessions|records|snapshots|moderation)/([A-Za-z0-9._~-]+/){3}\d{4}/\d{2}/\d{2}/[A-Za-z0-9._~-]+\.json"
