@@ -8,6 +8,7 @@ counts add up to 10,000 per run (`HYPOTHESIS_PROFILE=deep` multiplies them by te
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -29,6 +30,9 @@ KEY_SHAPE = re.compile(
     r"(sessions|records|snapshots|moderation)/([A-Za-z0-9._~-]+/){3}\d{4}/\d{2}/\d{2}/[A-Za-z0-9._~-]+\.json"
 )
 QUARANTINE_SHAPE = re.compile(r"quarantine/[a-z_]+/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.json")
+
+
+_examples_seen = itertools.count()
 
 
 def _examples(n: int) -> Any:
@@ -119,7 +123,8 @@ def test_forged_and_replayed_signatures_never_write(live: Live, kind: str, key: 
 def test_signed_payloads_with_wrong_types_are_stored_or_quarantined_inside_their_folder(
     live: Live, kind: str, data: st.DataObject
 ) -> None:
-    payload = payloads.BUILDERS[kind]()
+    # A stream of its own per example: each is one fresh delivery, whatever earlier examples left.
+    payload = payloads.BUILDERS[kind](stream_id=f"wrong-types-{next(_examples_seen)}")
     fields = data.draw(st.lists(st.sampled_from(sorted(payload)), max_size=4, unique=True))
     for name in fields:
         action = data.draw(st.sampled_from(["drop", "junk", "duplicate_case"]))
