@@ -15,7 +15,6 @@ import fnmatch
 import importlib.util
 import json
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from devstack.stack import DevStack
 from shared.budget import PIPELINE_BUDGET_SECONDS
 from shared.pipeline import KINDS
 from tests.conftest import Live
+from tooling import callbacks
 
 ROOT = Path(__file__).resolve().parent.parent
 SCF_PYTHON_RUNTIMES = {"Python3.10", "Python3.9", "Python3.7", "Python3.6"}
@@ -233,21 +233,8 @@ def test_api_gateway_endpoint_is_one_post_with_the_integrated_response_flag_wher
 
 
 def test_configure_callbacks_uses_the_routes_and_template_fields_of_the_spec(spec: Spec) -> None:
-    module = load_script("configure_callbacks")
-    assert {f.kind: (f.route, f.template_field) for f in spec.functions} == module.ROUTES
-    assert set(module.ROUTES) == set(KINDS)
-
-
-def load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    assert {f.kind: (f.route, f.template_field) for f in spec.functions} == callbacks.ROUTES
+    assert set(callbacks.ROUTES) == set(KINDS)
 
 
 # Deployer's environment

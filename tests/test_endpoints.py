@@ -6,21 +6,23 @@ configure_callbacks.py; the last test replays a quarantined callback through fiv
 
 from __future__ import annotations
 
-import importlib.util
+import argparse
 import json
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 
+from deploy import endpoints
 from deploy.endpoints import EndpointError, resolve, urls_from_text
 from deploy.spec import load_spec
 from devstack import payloads
+from devstack.dev import DEV_CALLBACK_KEY
 from devstack.gateway import LocalGateway
 from devstack.servers import Server
-from devstack.triggers import ROOT
+from shared.config import load_settings
+from shared.storage import CosStore
 from tests.conftest import Live
+from tooling import quarantine
 
 SPEC = load_spec()
 
@@ -58,13 +60,11 @@ def test_urls_are_read_per_instance_from_the_cli_output_and_from_json() -> None:
     }
 
 
-def _replay_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("replay_quarantine", ROOT / "scripts" / "replay_quarantine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["replay_quarantine"] = module
-    spec.loader.exec_module(module)
-    return module
+def _urls_from_flags(flags: list[str]) -> dict[str, str]:
+    """kind -> URL as the tools read them from their command line."""
+    parser = argparse.ArgumentParser()
+    endpoints.add_arguments(parser)
+    return endpoints.from_args(parser.parse_args(flags))
 
 
 @pytest.fixture
@@ -79,7 +79,9 @@ def test_replay_delivers_through_five_function_urls(live: Live, function_urls: d
     flags = [arg for kind, url in function_urls.items() for arg in (f"--{kind.replace('_', '-')}-url", url)]
     lines: list[str] = []
 
-    assert _replay_tool().main(["replay", *flags], out=lines.append) == 0
+    urls = _urls_from_flags(flags)
+    assert urls == function_urls
+    assert quarantine.replay_all(CosStore(load_settings()), urls, DEV_CALLBACK_KEY, out=lines.append) == 0
 
     assert live.objects("quarantine/") == {}
     assert [k for k in live.objects() if k.endswith("-end.json")]

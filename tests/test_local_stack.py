@@ -30,14 +30,15 @@ from devstack import payloads
 from devstack.gateway import Invocation, LocalGateway, RouteError, load_routes, routes_from_config
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY, DEV_CREDENTIALS
-from devstack.timeline import LIVE, NO_BEGIN, NO_END, build_timeline, render
 from shared.events import MODELS
 from shared.layout import event_key
+from shared.vocabulary import KINDS
 from tests.conftest import Live
+from tooling.readmodel import LIVE, NO_BEGIN, NO_END, build_timeline
+from tooling.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
-KINDS = ("stream_begin", "stream_end", "record", "snapshot", "porn_detect")
 PREFIX_OF = {"stream_begin": "sessions/", "stream_end": "sessions/", "record": "records/"}
 SECRETS = (DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"], DEV_CREDENTIALS["TENCENTCLOUD_SESSIONTOKEN"], payloads.TX_SECRET)
 

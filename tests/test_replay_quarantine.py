@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 
@@ -13,22 +10,19 @@ from devstack import payloads
 from devstack.gateway import LocalGateway
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY
-from devstack.triggers import ROOT
 from shared.config import load_settings
 from shared.storage import CosStore
 from tests.conftest import Live
+from tooling import quarantine
+from tooling.traffic.send import route_paths
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def store() -> CosStore:
+    return CosStore(load_settings())
 
 
-replay_tool = _load("replay_quarantine")
+def urls(gateway_url: str) -> dict[str, str]:
+    return {kind: gateway_url + path for kind, path in route_paths().items()}
 
 
 @pytest.fixture
@@ -45,11 +39,11 @@ def test_misrouted_callbacks_are_replayed_to_their_function_and_leave_quarantine
     assert len(live.objects("quarantine/")) == 2
 
     lines: list[str] = []
-    assert replay_tool.main(["list"], out=lines.append) == 0
+    assert quarantine.list_entries(store(), out=lines.append) == 2
     assert "goes to stream_end" in "\n".join(lines) and "2 quarantined" in lines[-1]
 
     lines.clear()
-    assert replay_tool.main(["replay", "--url", gateway_url], out=lines.append) == 0
+    assert quarantine.replay_all(store(), urls(gateway_url), DEV_CALLBACK_KEY, out=lines.append) == 0
     assert live.objects("quarantine/") == {}
     keys = list(live.objects())
     assert len(keys) == 2
@@ -64,18 +58,17 @@ def test_a_callback_that_is_still_unusable_stays_in_quarantine_once(live: Live, 
     (before,) = live.objects("quarantine/")
 
     lines: list[str] = []
-    assert replay_tool.main(["replay", "--url", gateway_url], out=lines.append) == 1
+    assert quarantine.replay_all(store(), urls(gateway_url), DEV_CALLBACK_KEY, out=lines.append) == 1
     assert "quarantined it again" in lines[0]
     assert list(live.objects()) == [before]
 
 
 def test_nothing_is_removed_when_the_function_fails(live: Live, gateway_url: str) -> None:
     live.invoke("stream_begin", payloads.signed(payloads.record(stream_id="later")))
-    store = CosStore(load_settings())
-    (entry,) = replay_tool.entries(store)
+    cos = store()
+    (entry,) = quarantine.entries(cos)
     live.stack.cos.faults.set("error", status=503, times=2)  # the replayed PUT and its retry fail
-    paths = replay_tool.route_paths()
-    result = replay_tool.replay(entry, store, gateway_url, paths, DEV_CALLBACK_KEY)
+    result = quarantine.replay(entry, cos, gateway_url, route_paths(), DEV_CALLBACK_KEY)
     assert result == "kept: record answered 503"
     assert len(live.objects("quarantine/")) == 1
 
@@ -83,6 +76,6 @@ def test_nothing_is_removed_when_the_function_fails(live: Live, gateway_url: str
 def test_dry_run_sends_nothing(live: Live, gateway_url: str) -> None:
     live.invoke("stream_begin", payloads.signed(payloads.record(stream_id="dry")))
     lines: list[str] = []
-    assert replay_tool.main(["replay", "--url", gateway_url, "--dry-run"], out=lines.append) == 0
+    assert quarantine.replay_all(store(), urls(gateway_url), DEV_CALLBACK_KEY, dry_run=True, out=lines.append) == 0
     assert lines[0].startswith("would deliver quarantine/stream_begin/") and lines[0].endswith("to record")
     assert len(live.objects()) == 1

@@ -8,12 +8,9 @@ The figures go to build/reliability/volume.json for docs/RELIABILITY.md.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from collections import Counter
-from types import ModuleType
 
 import pytest
 
@@ -22,32 +19,23 @@ from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY
 from devstack.triggers import ROOT
 from tests.conftest import Live
+from tooling.traffic.plan import deliveries, plan
+from tooling.traffic.send import route_paths
+from tooling.traffic.send import run as send
 
 REPORT = ROOT / "build" / "reliability" / "volume.json"
 
 
-def _simulate() -> ModuleType:
-    if "simulate" in sys.modules:
-        return sys.modules["simulate"]
-    spec = importlib.util.spec_from_file_location("simulate", ROOT / "scripts" / "simulate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["simulate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_duplicated_shuffled_concurrent_traffic_is_stored_exactly_once(live: Live) -> None:
-    simulate = _simulate()
-    scenario = simulate.plan(streams=50, seed=2026, snapshot_interval=30)
+    scenario = plan(streams=50, seed=2026, snapshot_interval=30)
     assert len(scenario.callbacks) >= 2000
-    order = simulate.deliveries(scenario, duplicates=0.5, shuffle=True)
+    order = deliveries(scenario, duplicates=0.5, shuffle=True)
     copies = Counter(callback.index for callback in order)
     assert set(copies.values()) == {1, 2, 3}
 
     with Server(live.gateway(), threads=32) as server:
-        result = simulate.run(server.url, order, DEV_CALLBACK_KEY, simulate.route_paths(), concurrency=32, retries=0)
+        result = send(server.url, order, DEV_CALLBACK_KEY, route_paths(), concurrency=32, retries=0)
 
     assert dict(result.answers) == {"200": len(order)}, "no 5xx (nor anything else) while dependencies are healthy"
     expected = scenario.expected()["totals"]

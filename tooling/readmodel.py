@@ -1,19 +1,27 @@
-"""Timeline view: the documents the functions stored in COS, turned into per-stream sessions.
+"""The read model: what the functions stored in COS, as per-stream sessions, recordings, hits.
 
-Pure functions (documents in, a JSON-able timeline out, text rendering), so the session view
-is derived on read as the design asks and can be tested without COS. Half sessions (an end
-without its begin, a begin without its end) and out-of-order pairs are kept and marked.
+`build_timeline` is pure (documents in, a JSON-able timeline out), so the session view is derived
+on read as the design asks and can be tested without COS; `timeline_of` reads the documents of a
+bucket (the local stand-in or a real one) with the functions' own COS code and builds it. Half
+sessions (an end without its begin, a begin without its end) and out-of-order pairs are kept and
+marked. Views of it live in tooling/render.py (text) and are printed as JSON by the tools.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-DEFAULT_PUBLISHED = ("Block", "Review")
-SUGGESTION_ORDER = ("Block", "Review", "Pass")
+from shared.config import Settings
+from shared.layout import encode_part
+from shared.storage import CosStore
+from shared.vocabulary import DEFAULT_PUBLISHED, FOLDERS, QUARANTINE, SESSION_KINDS
+from shared.vocabulary import SUGGESTIONS as SUGGESTION_ORDER
+
+READERS = 4
+"""Parallel GETs; CosStore's connection pool keeps 4 connections."""
 
 COMPLETE = "complete"
 LIVE = "live"
@@ -96,7 +104,7 @@ def build_timeline(
             unknown += 1
             continue
         stream = streams[_stream_key(event)]
-        if kind in ("stream_begin", "stream_end"):
+        if kind in SESSION_KINDS:
             side = stream["begins" if kind == "stream_begin" else "ends"]
             sequence = str(event.get("sequence") or "")
             if sequence in side:
@@ -203,140 +211,34 @@ def _suggestion_rank(suggestion: str) -> tuple[int, str]:
     return rank, suggestion
 
 
-# Text rendering.
+# Reading a bucket.
 
 
-def _when(ts: int | None, estimated: bool = False) -> str:
-    if ts is None:
-        return "?"
-    text = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    return f"~{text}" if estimated else text
+def _wanted(key: str, streams: Sequence[str]) -> bool:
+    if not streams or key.startswith(QUARANTINE):
+        return True
+    parts = key.split("/")
+    return len(parts) > 3 and parts[3] in {encode_part(s) for s in streams}
 
 
-def _clock(ts: int | None) -> str:
-    return "?" if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S")
+def stored_documents(store: CosStore, streams: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Every document the functions stored (optionally only of some streams), with its key."""
+    keys = [key for prefix in FOLDERS for key in store.list_keys(prefix) if _wanted(key, streams)]
+
+    def fetch(key: str) -> dict[str, Any]:
+        document = store.get_json(key)
+        if not isinstance(document, dict):
+            return {"key": key}
+        document.setdefault("key", store.prefix + key)
+        return document
+
+    with ThreadPoolExecutor(READERS) as pool:
+        yield from pool.map(fetch, keys)
 
 
-def duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "?"
-    hours, rest = divmod(max(seconds, 0), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def size(num_bytes: int | None) -> str:
-    if num_bytes is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if num_bytes < 1024 or unit == "GB":
-            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
-        num_bytes /= 1024  # type: ignore[assignment]
-    return "?"
-
-
-def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
-    """Left-aligned columns; the last column is not padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        (indent + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1]).rstrip()
-        for row in rows
-    ]
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _counts_line(counts: Mapping[str, Any]) -> str:
-    half = counts["sessions_without_end"] + counts["sessions_without_begin"]
-    sessions = plural(counts["sessions"], "session")
-    extras = [f"{counts['live_sessions']} live"] if counts["live_sessions"] else []
-    extras += [f"{half} half"] if half else []
-    if extras:
-        sessions += f" ({', '.join(extras)})"
-    formats = ", ".join(f"{f} {n}" for f, n in counts["formats"].items())
-    hits = ", ".join(f"{s} {n}" for s, n in counts["hits_by_suggestion"].items())
-    return (
-        f"{sessions} · {plural(counts['recordings'], 'recording')}"
-        + (f" ({formats})" if formats else "")
-        + f" · {plural(counts['snapshots'], 'snapshot')} · {plural(counts['hits'], 'moderation hit')}"
-        + (f" ({hits}; {counts['publishable_hits']} published)" if hits else "")
-    )
-
-
-def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
-    """The timeline as a terminal table: per stream its sessions, recordings and hits."""
-    lines: list[str] = []
-    if not timeline["streams"]:
-        lines.append("no stream documents found")
-    for stream in timeline["streams"]:
-        lines.append(f"{stream['stream_id']}  ({stream['app']}/{stream['appname']})")
-        lines.append("  " + _counts_line(stream["counts"]))
-        if not detail:
-            continue
-        if stream["sessions"]:
-            rows = [["session", "begin (UTC)", "end", "duration", "state", "end reason"]]
-            for n, s in enumerate(stream["sessions"], 1):
-                reason = "" if s["errcode"] is None else f"{s['errcode']} {s['end_reason'] or ''}".strip()
-                state = s["state"] + "".join(f"; {note}" for note in s["notes"])
-                end = _clock(s["end"]) if s["end"] is not None else "-"
-                rows.append(
-                    [
-                        str(n),
-                        _when(s["begin"], s["begin_estimated"]),
-                        end,
-                        "-" if s["state"] == LIVE else duration(s["duration_s"]),
-                        state,
-                        reason,
-                    ]
-                )
-            lines.extend(table(rows))
-        if stream["recordings"]:
-            rows = [["recording", "start", "end", "duration", "size", "url"]]
-            for r in stream["recordings"]:
-                rows.append(
-                    [
-                        str(r["format"]),
-                        _clock(r["start"]),
-                        _clock(r["end"]),
-                        duration(r["duration_s"]),
-                        size(r["file_size"]),
-                        str(r["url"] or r["file_id"] or ""),
-                    ]
-                )
-            lines.extend(table(rows))
-        snapshots = stream["snapshots"]
-        if snapshots["count"]:
-            lines.append(
-                f"    snapshots  {snapshots['count']} from {_clock(snapshots['first'])} to {_clock(snapshots['last'])}"
-            )
-        if stream["hits"]:
-            rows = [["hit", "suggestion", "label", "score", "published", "image"]]
-            for h in stream["hits"]:
-                label = "/".join(str(x) for x in (h["label"], h["sub_label"]) if x)
-                rows.append(
-                    [
-                        _clock(h["time"]),
-                        h["suggestion"] or "?",
-                        label or "-",
-                        str(h["score"]),
-                        "yes" if h["published"] else "no",
-                        str(h["img"] or ""),
-                    ]
-                )
-            lines.extend(table(rows))
-        lines.append("")
-    totals = timeline["totals"]
-    lines.append(
-        f"total: {totals.get('streams', 0)} streams, {totals.get('sessions', 0)} sessions"
-        f" ({totals.get('complete_sessions', 0)} complete, {totals.get('live_sessions', 0)} live,"
-        f" {totals.get('sessions_without_end', 0)} without end, {totals.get('sessions_without_begin', 0)} without"
-        f" begin), {totals.get('recordings', 0)} recordings, {totals.get('snapshots', 0)} snapshots,"
-        f" {totals.get('hits', 0)} moderation hits ({totals.get('publishable_hits', 0)} published)"
-    )
-    if timeline["quarantined"]:
-        lines.append(f"quarantined: {len(timeline['quarantined'])} documents (authentic but unusable callbacks)")
-        for item in timeline["quarantined"][:10]:
-            lines.append(f"    {item['function']}: {item['reason']}")
-    return "\n".join(lines)
+def timeline_of(settings: Settings, streams: Sequence[str] = ()) -> dict[str, Any]:
+    """The timeline of the bucket `settings` name (optionally only of some streams), with its source."""
+    store = CosStore(settings)
+    timeline = build_timeline(stored_documents(store, streams), sorted(settings.moderation_suggestions))
+    timeline["source"] = {"bucket": settings.cos_bucket, "region": settings.cos_region, "prefix": settings.cos_prefix}
+    return timeline

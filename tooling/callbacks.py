@@ -1,0 +1,230 @@
+"""Pointing CSS live callbacks at the deployed functions: one callback template, bound by one rule.
+
+Reads the account's templates and rules through the Live API (tencentcloud-sdk-python-live),
+plans the writes that bring it to the wanted state (create or update the template with the five
+notify URLs and the callback key, bind it to the push domain + AppName) and sends them, or prints
+them with the key masked. Running it again changes nothing. Errors are `SetupError`s whose message
+says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from tencentcloud.common.credential import Credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.live.v20180801 import live_client, models
+
+from deploy import endpoints
+from deploy.spec import default_spec
+from tooling import access
+from tooling.access import SetupError
+
+DEFAULT_TEMPLATE_NAME = "live-callbacks"
+DEFAULT_APP_NAME = "live"
+DESCRIPTION = "live-callbacks_SCF_managed-by_configure_callbacks"
+"""The Live API takes only Chinese, letters, digits, `_` and `-` here (at most 1024 bytes; the
+console: 100 characters): see DESCRIPTION_PATTERN."""
+DESCRIPTION_PATTERN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9_-]{1,100}")
+"""CreateLiveCallbackTemplate's documented rule for TemplateName and Description: 仅支持中文、英文、数字、_、-."""
+MASK = "********"
+
+# kind -> (route under an API Gateway base URL; template field), from deploy/functions.yml
+ROUTES: dict[str, tuple[str, str]] = {f.kind: (f.route, f.template_field) for f in default_spec().functions}
+
+
+@dataclass
+class Desired:
+    template_name: str
+    urls: dict[str, str]  # template field -> URL
+    callback_key: str = field(repr=False)
+    domain: str
+    app_name: str
+
+    def template_params(self) -> dict[str, Any]:
+        return {
+            "TemplateName": self.template_name,
+            "Description": DESCRIPTION,
+            **self.urls,
+            "CallbackKey": self.callback_key,
+        }
+
+
+@dataclass
+class Step:
+    action: str
+    params: dict[str, Any]
+    done: str  # what to print once sent; {TemplateId} is filled in
+
+
+def masked(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (MASK if k == "CallbackKey" and v else v) for k, v in params.items()}
+
+
+def notify_urls(
+    base_url: str | None, overrides: Mapping[str, str | None], urls_from: Path | None = None
+) -> dict[str, str]:
+    """Template field -> URL, from the API Gateway base URL, one URL per function, or a deploy's output."""
+    per_kind: dict[str, str | None] = {}
+    try:
+        if urls_from is not None:
+            per_kind.update(endpoints.urls_from_text(urls_from.read_text(encoding="utf-8")))
+        per_kind.update({kind: url for kind, url in overrides.items() if url})
+        urls = endpoints.resolve(base_url, per_kind)
+    except OSError as exc:
+        raise SetupError(f"cannot read {urls_from}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    return {ROUTES[kind][1]: url for kind, url in urls.items()}
+
+
+def credentials(env: Mapping[str, str]) -> Credential | None:
+    for id_name, key_name, token_name in (
+        ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN"),
+        ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "TENCENT_TOKEN"),
+    ):
+        secret_id, secret_key = env.get(id_name, "").strip(), env.get(key_name, "").strip()
+        if secret_id and secret_key:
+            return Credential(secret_id, secret_key, env.get(token_name, "").strip() or None)
+    return None
+
+
+def make_client(credential: Credential, region: str, endpoint: str | None) -> live_client.LiveClient:
+    protocol, host = "https", None
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        protocol, host = parts.scheme, parts.netloc
+    http = HttpProfile(protocol=protocol, endpoint=host, reqTimeout=30)
+    return live_client.LiveClient(credential, region, ClientProfile(httpProfile=http))
+
+
+def _call(client: live_client.LiveClient, action: str, params: Mapping[str, Any]) -> Any:
+    request = getattr(models, f"{action}Request")()
+    request.from_json_string(json.dumps(dict(params)))
+    try:
+        return getattr(client, action)(request)
+    except TencentCloudSDKException as exc:
+        raise SetupError(f"{action} failed: {exc.get_code()}: {exc.get_message()}") from None
+
+
+def plan(
+    desired: Desired, templates: Sequence[Mapping[str, Any]], rules: Sequence[Mapping[str, Any]], replace_rule: bool
+) -> tuple[list[Step], list[str]]:
+    """The writes that bring the account to `desired`, and notes on what is already right."""
+    steps: list[Step] = []
+    notes: list[str] = []
+    same_name = sorted(
+        (t for t in templates if t.get("TemplateName") == desired.template_name), key=lambda t: int(t["TemplateId"])
+    )
+    wanted = desired.template_params()
+    template_id: int | str
+    if not same_name:
+        template_id = "<TemplateId from CreateLiveCallbackTemplate>"
+        steps.append(
+            Step(
+                "CreateLiveCallbackTemplate",
+                wanted,
+                f"template {desired.template_name}: created, TemplateId {{TemplateId}}",
+            )
+        )
+    else:
+        current = same_name[0]
+        template_id = int(current["TemplateId"])
+        if len(same_name) > 1:
+            others = ", ".join(str(t["TemplateId"]) for t in same_name[1:])
+            notes.append(f"warning: templates {others} share the name {desired.template_name}; using {template_id}")
+        changed = {k: v for k, v in wanted.items() if (current.get(k) or "") != v}
+        if changed:
+            names = ", ".join(sorted(changed))
+            steps.append(
+                Step(
+                    "ModifyLiveCallbackTemplate",
+                    {"TemplateId": template_id, **wanted},
+                    f"template {desired.template_name} ({template_id}): updated {names}",
+                )
+            )
+        else:
+            notes.append(f"template {desired.template_name} ({template_id}): unchanged")
+
+    rule = next(
+        (r for r in rules if r.get("DomainName") == desired.domain and r.get("AppName") == desired.app_name), None
+    )
+    where = f"{desired.domain}/{desired.app_name}"
+    bind = {"DomainName": desired.domain, "AppName": desired.app_name, "TemplateId": template_id}
+    if rule is None:
+        steps.append(Step("CreateLiveCallbackRule", bind, f"rule {where} -> template {{TemplateId}}: created"))
+    elif rule.get("TemplateId") == template_id:
+        notes.append(f"rule {where} -> {template_id}: unchanged")
+    elif not replace_rule:
+        raise SetupError(
+            f"{where} is already bound to callback template {rule.get('TemplateId')}; "
+            "re-run with --replace-rule to bind it to this template instead"
+        )
+    else:
+        steps.append(
+            Step(
+                "DeleteLiveCallbackRule",
+                {"DomainName": desired.domain, "AppName": desired.app_name},
+                f"rule {where}: unbound from template {rule.get('TemplateId')}",
+            )
+        )
+        steps.append(Step("CreateLiveCallbackRule", bind, f"rule {where} -> template {{TemplateId}}: created"))
+    return steps, notes
+
+
+def configure(
+    desired: Desired,
+    client: live_client.LiveClient | None,
+    *,
+    dry_run: bool,
+    replace_rule: bool,
+    out: TextIO,
+) -> list[Step]:
+    """Read the current templates and rules, then send (or with `dry_run` print) the writes."""
+    if client is None:
+        templates: list[dict[str, Any]] = []
+        rules: list[dict[str, Any]] = []
+        print("no credentials: planning for an account with no callback template or rule", file=out)
+    else:
+        found = _call(client, "DescribeLiveCallbackTemplates", {})
+        templates = [json.loads(t.to_json_string()) for t in found.Templates or []]
+        found_rules = _call(client, "DescribeLiveCallbackRules", {})
+        rules = [json.loads(r.to_json_string()) for r in found_rules.Rules or []]
+
+    steps, notes = plan(desired, templates, rules, replace_rule)
+    for note in notes:
+        print(note, file=out)
+    if dry_run:
+        for step in steps:
+            print(json.dumps({"Action": step.action, "Params": masked(step.params)}, ensure_ascii=False), file=out)
+        print(f"dry run: {len(steps)} request(s) not sent", file=out)
+        return steps
+
+    assert client is not None
+    created_id: int | None = None
+    for step in steps:
+        params = dict(step.params)
+        if step.action == "CreateLiveCallbackRule" and not isinstance(params["TemplateId"], int):
+            params["TemplateId"] = created_id
+        answer = _call(client, step.action, params)
+        if step.action == "CreateLiveCallbackTemplate":
+            created_id = int(answer.TemplateId)
+        print(step.done.format(TemplateId=params.get("TemplateId", created_id)), file=out)
+    if not steps:
+        print("nothing to change", file=out)
+    return steps
+
+
+def callback_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """--key, else $LIVE_CALLBACK_KEY, else the first of $LIVE_CALLBACK_KEYS (tooling/access.py)."""
+    explicit = args.key or env.get("LIVE_CALLBACK_KEY", "").strip() or None
+    return access.callback_key(explicit, env, development=False)[0]

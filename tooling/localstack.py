@@ -1,0 +1,309 @@
+"""The whole system on one machine: local API Gateway + COS and TDMQ stand-ins + the five functions.
+
+The gateway serves the routes of deploy/functions.yml and invokes the same `main_handler`s SCF
+runs, with the API Gateway event shape. The demo also sends simulated live traffic through it
+(tooling/traffic/) and checks the read model (tooling/readmodel.py) against what was sent. While
+it runs, .local/stack.env tells the other tools' `--local` where the stack is. Run by
+scripts/local.py (`./scripts/local.sh`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from devstack.gateway import Invocation, LocalGateway, Route, RouteError, load_routes
+from devstack.servers import Server
+from devstack.stack import DEV_CALLBACK_KEY, DevStack
+from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
+from shared import pipeline
+from shared.config import load_settings
+from shared.errors import ConfigurationError
+from tooling.access import GATEWAY_VARIABLE, STATE_DIR
+from tooling.readmodel import timeline_of
+from tooling.render import render
+from tooling.traffic.plan import deliveries, plan
+from tooling.traffic.report import describe, summary
+from tooling.traffic.send import Progress, route_paths
+from tooling.traffic.send import run as send
+
+REAL_COS_VARIABLES = ("COS_BUCKET", "COS_REGION", "COS_PREFIX", "COS_SCHEME", "COS_PROXY")
+REAL_CREDENTIALS = ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN")
+COMPARED = ("sessions", "live_sessions", "recordings", "snapshots", "hits", "publishable_hits")
+
+
+class Console:
+    """Lines for the person at the terminal; writes from server threads do not interleave."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.lock = threading.Lock()
+
+    def __call__(self, text: str = "") -> None:
+        with self.lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def callback_keys(env: Mapping[str, str]) -> tuple[list[str], bool]:
+    """The callback keys in use and whether they are the documented development default."""
+    keys = [k.strip() for k in env.get("LIVE_CALLBACK_KEYS", "").split(",") if k.strip()]
+    return (keys, False) if keys else ([DEV_CALLBACK_KEY], True)
+
+
+def describe_keys(keys: Sequence[str], development: bool) -> str:
+    """How the banner names the key: the dev default in full, a configured key never."""
+    if development:
+        return f"{keys[0]}  (the development default; set LIVE_CALLBACK_KEYS to use your own)"
+    return f"from LIVE_CALLBACK_KEYS ({len(keys)} key{'s' if len(keys) > 1 else ''}, not shown)"
+
+
+def banner(
+    url: str, routes: Sequence[Route], keys_line: str, cos_line: str, topic_line: str, state: Path, demo: bool
+) -> str:
+    width = max(len(r.path) for r in routes)
+    lines = ["", "Live-callback functions running locally", ""]
+    lines += [f"  {r.method} {url}{r.path.ljust(width)}  -> {r.function}" for r in routes]
+    lines += [
+        "",
+        f"  callback key  {keys_line}",
+        f"  COS           {cos_line}",
+        f"  topic         {topic_line}",
+        f"  logs          {_shown(state / 'functions.log')} (one JSON line per invocation)",
+    ]
+    where = "--local" if state == STATE_DIR else f"--env-file {_shown(state / 'stack.env')}"
+    if not demo:
+        lines += [
+            "",
+            f"  simulate      .venv/bin/python scripts/simulate.py --url {url}",
+            "  timeline      .venv/bin/python scripts/timeline.py " + where,
+            "  quarantine    .venv/bin/python scripts/replay_quarantine.py list " + where,
+            "  stop          Ctrl-C",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def message_line(message: Mapping[str, Any]) -> str:
+    """One published moderation message, as the TDMQ stand-in prints it."""
+    try:
+        content = json.loads(message["MsgContent"])
+    except (ValueError, TypeError):
+        content = {}
+    return (
+        f"topic {message['TopicName']} <- {content.get('suggestion')} {content.get('label') or ''}"
+        f" score {content.get('score')} stream {content.get('stream_id')} at {content.get('screenshot_time')}"
+        f" ({message['MsgId']}, tags {','.join(message.get('MsgTag') or [])})"
+    )
+
+
+def invocation_line(invocation: Invocation) -> str:
+    outcome = key = ""
+    for line in invocation.logs:
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            continue
+        outcome = str(fields.get("outcome") or "")
+        key = str(fields.get("key") or fields.get("reason") or "")
+    parts = (
+        time.strftime("%H:%M:%S"),
+        invocation.method,
+        invocation.path,
+        str(invocation.status),
+        outcome,
+        f"{invocation.latency_ms:.0f}ms",
+        key,
+    )
+    return " ".join(part for part in parts if part)
+
+
+def compare(expected: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+    """Differences between the simulator's scenario and the timeline's counts, per stream."""
+    problems: list[str] = []
+    by_id = {s["stream_id"]: s["counts"] for s in stored["streams"]}
+    for stream_id, want in expected["streams"].items():
+        have = by_id.get(stream_id)
+        if have is None:
+            problems.append(f"{stream_id}: nothing stored")
+            continue
+        for name in COMPARED:
+            if have[name] != want[name]:
+                problems.append(f"{stream_id}: {name} sent {want[name]}, stored {have[name]}")
+    problems += [f"{s}: stored but not sent" for s in by_id if s not in expected["streams"]]
+    return problems
+
+
+def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, published: list[dict[str, Any]]) -> int:
+    settings = load_settings()
+    scenario = plan(args.streams, args.seed, published=sorted(settings.moderation_suggestions))
+    order = deliveries(scenario, args.duplicates, shuffle=True)
+    console(
+        f"demo: {len(scenario.callbacks)} unique callbacks of {args.streams} streams, delivered {len(order)} times"
+        f" ({args.duplicates:.0%} retried 1-2 more times, shuffled), {args.concurrency} senders"
+    )
+    progress = Progress(len(order), enabled=sys.stderr.isatty())
+    paths = route_paths(args.routes)
+    result = send(url, order, key, paths, args.concurrency, progress=progress)
+    report = summary(scenario, order, result, url)
+    console(describe(report))
+    console()
+    stored = timeline_of(settings, [plan.stream_id for plan in scenario.streams])
+    console(render(stored, detail=not args.brief))
+    console()
+
+    problems = compare(report["scenario"], stored)
+    publishable = report["scenario"]["totals"]["publishable_hits"]
+    topic_messages = [m for m in published if m["TopicName"] == settings.moderation_topic]
+    dedupe_ids = Counter(json.loads(m["MsgContent"]).get("dedupe_id") for m in topic_messages)
+    suggestions = Counter(json.loads(m["MsgContent"]).get("suggestion") for m in topic_messages)
+    console(
+        f"topic {settings.moderation_topic}: {len(topic_messages)} messages published"
+        f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))})"
+        f" -> {_shown(args.state_dir / 'published.jsonl')}"
+    )
+    if len(topic_messages) != publishable or any(n > 1 for n in dedupe_ids.values()):
+        problems.append(f"topic: expected {publishable} messages, one per hit; got {len(topic_messages)}")
+    if result.failed:
+        problems.append(f"{len(result.failed)} callbacks were never answered 200")
+    totals = report["scenario"]["totals"]
+    if problems:
+        console("check: FAILED, the timeline does not match what was sent:")
+        for problem in problems:
+            console(f"  {problem}")
+        return 1
+    console(
+        f"check: OK, stored = sent, each unique event once: {totals['streams']} streams, {totals['sessions']}"
+        f" sessions ({totals['live_sessions']} live), {totals['recordings']} recordings, {totals['snapshots']}"
+        f" snapshots, {totals['hits']} hits, {publishable} published"
+    )
+    return 0
+
+
+def _environment(
+    args: argparse.Namespace, keys: Sequence[str], tdmq: TdmqStandIn, stack: DevStack | None
+) -> dict[str, str]:
+    if stack is not None:
+        return stack.env(callback_keys=keys)
+    env = {"LIVE_CALLBACK_KEYS": ",".join(keys), **tdmq.env(DEFAULT_TOPIC), "COS_SCHEME": "https"}
+    for name in (*REAL_COS_VARIABLES, *REAL_CREDENTIALS, "TENCENTCLOUD_REGION"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the stand-ins and the gateway, then serve until Ctrl-C or (`args.demo`) run the demo."""
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("local: --host must be a loopback address; the local stack is not meant to be reachable", file=sys.stderr)
+        return 2
+    console = Console()
+    try:
+        routes = load_routes(args.routes)
+    except RouteError as exc:
+        print(f"local: {exc}", file=sys.stderr)
+        return 2
+    state: Path = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    journal = state / "published.jsonl"
+    journal.write_text("")  # one run's messages: the embedded COS stand-in forgets too
+    function_log = (state / "functions.log").open("w", encoding="utf-8")
+    stack_env = state / "stack.env"
+    keys, development = callback_keys(os.environ)
+
+    published: list[dict[str, Any]] = []
+
+    def echo(message: dict[str, Any]) -> None:
+        published.append(message)
+        if not args.demo:
+            console(message_line(message))
+
+    log_lock = threading.Lock()
+
+    def on_invocation(invocation: Invocation) -> None:
+        with log_lock:
+            function_log.writelines(line + "\n" for line in invocation.logs)
+            function_log.flush()
+        if not args.demo and not args.quiet:
+            console(invocation_line(invocation))
+
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
+    stack: DevStack | None = None
+    tdmq: TdmqStandIn | None = None
+    gateway: Server | None = None
+    cos_line = ""
+    try:
+        if args.cos == "local":
+            stack = DevStack(journal=journal, echo=echo, cos_port=args.cos_port, tdmq_port=args.tdmq_port).start()
+            tdmq = stack.tdmq
+            cos_line = f"stand-in (moto S3) at {stack.cos.url}, bucket {stack.env()['COS_BUCKET']}"
+        else:
+            tdmq = TdmqStandIn(journal=journal, echo=echo, port=args.tdmq_port).start()
+        env = _environment(args, keys, tdmq, stack)
+        os.environ.update(env)
+        pipeline.reset_instance()
+        try:
+            settings = load_settings()
+        except ConfigurationError as exc:
+            print(f"local: {exc.reason}", file=sys.stderr)
+            return 2
+        if stack is None:
+            prefix = f", prefix {settings.cos_prefix}" if settings.cos_prefix else ""
+            cos_line = f"real bucket {settings.cos_bucket} in {settings.cos_region}{prefix}"
+        topic_line = f"TDMQ stand-in at {tdmq.endpoint}, topic {settings.moderation_topic}; messages in " + _shown(
+            journal
+        )
+
+        gateway_app = LocalGateway(routes, on_invocation=on_invocation)
+        port = args.port if args.port is not None else (0 if args.demo else 9000)
+        try:
+            gateway = Server(gateway_app, host=args.host, port=port).start()
+        except OSError as exc:
+            print(f"local: cannot listen on {args.host}:{port}: {exc.strerror}; try --port", file=sys.stderr)
+            return 2
+        if stack is not None:  # what `--local` of the tools reads (tooling/access.py): dev values only
+            variables = {n: env[n] for n in env if n.startswith(("COS_", "TENCENTCLOUD_"))}
+            variables[GATEWAY_VARIABLE] = gateway.url
+            stack_env.write_text("".join(f"{n}={v}\n" for n, v in variables.items()))
+        console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
+        if args.demo:
+            return run_demo(args, gateway.url, keys[0], console, published)
+        stop = threading.Event()
+        while not stop.wait(1.0):
+            pass
+        return 0
+    except KeyboardInterrupt:
+        console("\nstopping ...")
+        return 0
+    finally:
+        servers = [gateway, *((stack.cos.server, stack.tdmq.server) if stack else (tdmq.server if tdmq else None,))]
+        for server in servers:
+            if server is not None:
+                server.stop()
+        if stack is not None:
+            stack.stop()  # clears fault injection; the servers are already closed
+        elif tdmq is not None:
+            tdmq.stop()
+        stack_env.unlink(missing_ok=True)
+        function_log.close()
