@@ -382,9 +382,12 @@ class Output:
 
 
 def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "LIVE_CALLBACK_KEYS"}
+    # The tools' --local finds the stack through its state folder, moved here so a developer's own
+    # running stack (.local/) is neither read nor disturbed.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "TDMQ_"))}
+    env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0", "--state-dir", str(tmp_path)],
+        [sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -403,9 +406,23 @@ def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> N
         assert request(url.group(1) + "/live/porn-detect", hit)[:2] == (200, {"code": 0})
         output.until("POST /live/porn-detect 200 published", 10)
         output.until("topic live-moderation <- Review", 10)  # the TDMQ stand-in prints what it was sent
-        timeline = run_script("timeline.py", "--env-file", str(tmp_path / "stack.env"), "--json", env=env)
+        timeline = run_script("timeline.py", "--local", "--json", env=env)
         assert timeline.returncode == 0, timeline.stderr
         assert json.loads(timeline.stdout)["totals"]["publishable_hits"] == 1
+        assert "timeline      .venv/bin/python scripts/timeline.py --local" in banner
+
+        # Every operator tool reaches the running stack with --local alone.
+        misrouted = payloads.signed(payloads.stream_end(stream_id="served"))
+        assert request(url.group(1) + "/live/stream-begin", misrouted)[:2] == (200, {"code": 0})
+        listed = run_script("replay_quarantine.py", "list", "--local", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert "goes to stream_end" in listed.stdout and "1 quarantined callback(s)" in listed.stdout
+        replayed = run_script("replay_quarantine.py", "replay", "--local", env=env)
+        assert replayed.returncode == 0, replayed.stderr
+        assert replayed.stdout.splitlines()[-1] == "1 delivered, 0 kept"
+        smoke = run_script("smoke.py", "--local", env=env)
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        assert "all 5 functions ok" in smoke.stdout and "exists" in smoke.stdout
 
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
@@ -418,3 +435,29 @@ def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> N
     assert "Traceback" not in output.seen
     assert not (tmp_path / "stack.env").exists()
     assert len((tmp_path / "published.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("timeline.py", ()),
+        ("replay_quarantine.py", ("list",)),
+        ("replay_quarantine.py", ("replay", "--url", "http://127.0.0.1:9")),
+        ("smoke.py", ("--url", "http://127.0.0.1:9", "--key", "k")),
+    ],
+)
+def test_a_tool_without_a_bucket_names_what_is_missing_without_a_traceback(
+    tool: str, args: tuple[str, ...], tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "TENCENT"))}
+    env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)  # no local stack running there
+    if tool != "smoke.py":  # the smoke test checks a bucket only when it is given one (test_smoke.py)
+        done = run_script(tool, *args, env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "COS_BUCKET is not set" in done.stderr and "--local" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    local = run_script(tool, *args, "--local", env=env)
+    assert local.returncode == 2
+    assert f"{tmp_path / 'stack.env'} not found (is ./scripts/local.sh running?)" in local.stderr
+    assert "Traceback" not in local.stderr

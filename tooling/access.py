@@ -1,7 +1,7 @@
 """Where an operator tool finds the bucket and the callback key: one way for every tool.
 
 `--local` reads the running local stack's settings from .local/stack.env (./scripts/local.sh
-writes it, with the gateway's URL); otherwise the functions' own variables (COS_BUCKET,
+writes it, with the gateway's URL, and removes it when it stops); otherwise the functions' own variables (COS_BUCKET,
 COS_REGION, COS_PREFIX, TENCENTCLOUD_SECRETID/SECRETKEY[/SESSIONTOKEN], LIVE_CALLBACK_KEYS) or
 the flags --bucket, --region, --prefix, --key. Anything missing is one `SetupError` whose message
 names it and how to give it; the command lines print that message, never a traceback.
@@ -10,6 +10,7 @@ names it and how to give it; the command lines print that message, never a trace
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".local"
+STATE_DIR = Path(os.environ.get("LIVE_LOCAL_STATE_DIR") or ROOT / ".local")
+"""The local stack's state (stack.env, logs, messages); LIVE_LOCAL_STATE_DIR moves it (the tests do)."""
 STACK_ENV = STATE_DIR / "stack.env"
 """Written by the running local stack: its COS stand-in's variables and LOCAL_GATEWAY_URL."""
 GATEWAY_VARIABLE = "LOCAL_GATEWAY_URL"
