@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, Function, Spec, load_spec
+from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, Function, Scheduled, Spec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def project_file(app: str, what: str) -> str:
     )
 
 
-def _inputs(function: Function, name: str, src: str) -> list[str]:
+def _inputs(function: Function | Scheduled, name: str, src: str, role: str = "SCF_ROLE") -> list[str]:
     lines = [
         "inputs:",
         f"  name: {name}",
@@ -53,9 +53,9 @@ def _inputs(function: Function, name: str, src: str) -> list[str]:
         "  namespace: default",
         f"  memorySize: {function.memory_mb}",
         f"  timeout: {function.timeout_s}",
-        "  # The execution role holding deploy/cam-policy.json: SCF hands its temporary keys to the",
-        "  # function as TENCENTCLOUD_SECRETID / SECRETKEY / SESSIONTOKEN.",
-        "  role: ${env:SCF_ROLE}",
+        "  # The execution role (deploy/cam-policy.json; reconcile's: deploy/cam-policy-reconcile.json):",
+        "  # SCF hands its temporary keys to the function as TENCENTCLOUD_SECRETID / SECRETKEY / SESSIONTOKEN.",
+        f"  role: ${{env:{role}}}",
         "  environment:",
         "    variables:",
     ]
@@ -115,6 +115,28 @@ def apigw_instance(spec: Spec, function: Function) -> str:
     return "\n".join(lines) + "\n"
 
 
+def timer_instance(spec: Spec, function: Scheduled, variant: str) -> str:
+    """A scheduled function's instance, in both projects (it has no HTTP trigger to differ by)."""
+    root = "../build" if variant == "url" else "../../../build"
+    prefix = spec.app if variant == "url" else f"{spec.app}-apigw"
+    lines = [
+        HEADER.rstrip("\n"),
+        f"# {function.kind}, run by an SCF timer trigger ({function.cron}); no HTTP trigger: it takes no",
+        "# callback data from its event (shared/reconcile.py refuses an HTTP event).",
+        "component: scf",
+        f"name: {prefix}-{function.kind.replace('_', '-')}",
+        "",
+        *_inputs(function, f"{prefix}-${{env:STAGE}}-{function.kind}", f"{root}/{function.kind}", function.role),
+        "  events:",
+        "    - timer:",
+        "        parameters:",
+        f"          name: {function.kind}",
+        f'          cronExpression: "{function.cron}"',
+        "          enable: true",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def files(spec: Spec) -> dict[Path, str]:
     """Repository-relative path -> the text the generator writes there."""
     out: dict[Path, str] = {
@@ -128,6 +150,11 @@ def files(spec: Spec) -> dict[Path, str]:
     for function in spec.functions:
         out[Path(URL_INSTANCE_DIR.format(kind=function.kind)) / "serverless.yml"] = url_instance(spec, function)
         out[APIGW_PROJECT / function.kind / "serverless.yml"] = apigw_instance(spec, function)
+    for scheduled in spec.scheduled:
+        out[Path(URL_INSTANCE_DIR.format(kind=scheduled.kind)) / "serverless.yml"] = timer_instance(
+            spec, scheduled, "url"
+        )
+        out[APIGW_PROJECT / scheduled.kind / "serverless.yml"] = timer_instance(spec, scheduled, "apigw")
     return out
 
 

@@ -44,10 +44,27 @@ class Function:
 
 
 @dataclass(frozen=True)
+class Scheduled:
+    """A function run by an SCF timer trigger (reconcile): no route, no callback template field."""
+
+    kind: str
+    cron: str
+    """SCF's seven-field cron: second minute hour day month weekday year."""
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_s: int
+    variables: tuple[str, ...]
+    role: str = "SCF_ROLE"
+    """The deployer's variable naming this function's execution role."""
+
+
+@dataclass(frozen=True)
 class Spec:
     app: str
     functions: tuple[Function, ...]
     apigw: Mapping[str, Any]
+    scheduled: tuple[Scheduled, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -130,7 +147,37 @@ def spec_from_config(config: Mapping[str, Any]) -> Spec:
     apigw = config.get("apigw") or {}
     if not isinstance(apigw, Mapping):
         raise SpecError("'apigw' must be a mapping")
-    return Spec(app=app, functions=tuple(built), apigw=apigw)
+    return Spec(app=app, functions=tuple(built), apigw=apigw, scheduled=_scheduled(config, defaults))
+
+
+def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Scheduled, ...]:
+    scheduled = config.get("scheduled") or {}
+    if not isinstance(scheduled, Mapping):
+        raise SpecError("'scheduled' must be a mapping")
+    built = []
+    for kind, own in scheduled.items():
+        if not isinstance(own, Mapping):
+            raise SpecError(f"scheduled.{kind} must be a mapping")
+        settings = {**defaults, **own}
+        cron = settings.get("cron")
+        if not isinstance(cron, str) or len(cron.split()) != 7:
+            raise SpecError(f"scheduled.{kind}: 'cron' must have SCF's seven fields (second ... year)")
+        for name in ("memorySize", "timeout"):
+            if not isinstance(settings.get(name), int):
+                raise SpecError(f"scheduled.{kind}: '{name}' must be an integer")
+        built.append(
+            Scheduled(
+                kind=str(kind),
+                cron=cron,
+                handler=settings["handler"],
+                runtime=settings["runtime"],
+                memory_mb=settings["memorySize"],
+                timeout_s=settings["timeout"],
+                variables=_strings(own.get("variables"), f"scheduled.{kind}.variables"),
+                role=str(own.get("role") or "SCF_ROLE"),
+            )
+        )
+    return tuple(built)
 
 
 def load_spec(path: Path = SPEC_FILE) -> Spec:

@@ -1,18 +1,30 @@
-"""CSS `live` cloud API stand-in: callback templates and rules, as the 2018-08-01 API answers them.
+"""CSS `live` cloud API stand-in: callback templates and rules, callback records, push sessions.
 
 The real tencentcloud-sdk-python-live client reaches it with
-`HttpProfile(protocol="http", endpoint="127.0.0.1:PORT")`, so scripts/configure_callbacks.py is
-tested through the SDK it uses in production. Like the real API it lets two templates share a
-name (the script must not create a second one) and refuses a second rule for a domain + AppName.
+`HttpProfile(protocol="http", endpoint="127.0.0.1:PORT")`, so scripts/configure_callbacks.py and
+the reconcile function are tested through the SDK they use in production. Like the real API it
+lets two templates share a name (the script must not create a second one) and refuses a second
+rule for a domain + AppName.
+
+What CSS sent, and whether it was delivered, is recorded by `CallbackRecorder` (WSGI middleware
+in front of the local gateway, as CSS sits in front of the functions): each delivery becomes a
+callback record (`DescribeCallbackRecordsList`), and each stream begin/end a push session
+(`DescribeLiveStreamEventList`, `DescribeLiveStreamOnlineList`), delivered or not. The query
+limits are the documented ones: records span at most a day within the last 14 days, exact stream
+name, 20 requests a second (`RequestLimitExceeded` beyond); the event list pages by at most 100.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import io
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.faults import FaultInjector
@@ -76,14 +88,136 @@ def _text(params: dict[str, Any], name: str, required: bool = False) -> str | No
     return value
 
 
+RECORDS_PER_SECOND = 20
+"""DescribeCallbackRecordsList's documented request rate."""
+RECORD_DAYS = 14
+EVENT_LIST_PAGE_MAX = 100
+
+
+def iso(ts: float) -> str:
+    """UTC in the API's ISO form: 2026-11-29T03:00:00Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _parse_time(value: Any, name: str) -> float:
+    if not isinstance(value, str):
+        raise ApiError("MissingParameter", f"{name} is required")
+    for form, offset in (("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%d %H:%M:%S", 8 * 3600)):  # the second is Beijing time
+        try:
+            return calendar.timegm(time.strptime(value, form)) - offset
+        except ValueError:
+            continue
+    raise ApiError("InvalidParameter", f"{name} {value!r} is not YYYY-MM-DDThh:mm:ssZ")
+
+
+def _page(
+    params: dict[str, Any], items: list[Any], default_size: int, max_size: int
+) -> tuple[list[Any], dict[str, int]]:
+    number = params.get("PageNum", 1)
+    size = params.get("PageSize", default_size)
+    if not isinstance(number, int) or number < 1 or not isinstance(size, int) or not 1 <= size <= max_size:
+        raise ApiError("InvalidParameter", f"PageNum >= 1 and PageSize 1-{max_size}")
+    total_pages = (len(items) + size - 1) // size
+    chunk = items[(number - 1) * size : number * size]
+    return chunk, {"PageNum": number, "PageSize": size, "TotalNum": len(items), "TotalPage": total_pages}
+
+
+@dataclass
+class PushSession:
+    domain: str
+    app: str
+    stream: str
+    start: float
+    end: float | None = None
+    stop_reason: str = ""
+    sequence: str = ""
+
+
+@dataclass
+class CallbackRecord:
+    at: float
+    stream: str
+    event_type: int
+    request: str
+    result_code: int
+    response: str = ""
+
+
+@dataclass
+class _History:
+    records: list[CallbackRecord] = field(default_factory=list)
+    sessions: list[PushSession] = field(default_factory=list)
+
+
 class LiveApiStandIn(StandIn):
     def __init__(self, port: int = 0) -> None:
         self.templates: dict[int, dict[str, Any]] = {}
         self.rules: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.history = _History()
+        self.records_per_second = RECORDS_PER_SECOND
+        self.rate_limited = 0
+        """Requests refused with RequestLimitExceeded (the SDK's retryer is expected to retry them)."""
+        self._recent: dict[str, list[float]] = {}
         self._next_id = 100000
         self._lock = threading.Lock()
         self.serve(FaultInjector(self._app, _live_error), port)
+
+    # What CSS did: callbacks sent (delivered or not) and push sessions.
+
+    def record_callback(self, body: bytes, status: int, at: float | None = None) -> None:
+        """One delivery as CSS would log it; a stream begin/end also opens/closes a push session."""
+        at = time.time() if at is None else at
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        stream = payload.get("stream_id", payload.get("streamId"))
+        event_type = payload.get("event_type")
+        if not isinstance(stream, str) or not isinstance(event_type, int):
+            return
+        record = CallbackRecord(at, stream, event_type, body.decode("utf-8", "replace"), 0 if status == 200 else 1)
+        with self._lock:
+            self.history.records.append(record)
+            if event_type in (0, 1):
+                self._session_event(payload, stream, event_type)
+
+    def _session_event(self, payload: dict[str, Any], stream: str, event_type: int) -> None:
+        domain, app = str(payload.get("app", "")), str(payload.get("appname", ""))
+        sequence = str(payload.get("sequence", ""))
+        when = payload.get("event_time")
+        when = float(when) if isinstance(when, (int, float)) else time.time()
+        for session in self.history.sessions:
+            if (session.domain, session.app, session.stream, session.sequence) == (domain, app, stream, sequence):
+                break
+        else:
+            began = when
+            if event_type == 0:  # an end whose begin CSS never sent: the push began push_duration ago
+                with contextlib.suppress(TypeError, ValueError):
+                    began = when - int(payload.get("push_duration", 0)) / 1000
+            session = PushSession(domain, app, stream, began, sequence=sequence)
+            self.history.sessions.append(session)
+        if event_type == 1:
+            session.start = when
+        else:
+            session.end = when
+            session.stop_reason = str(payload.get("errmsg", ""))
+
+    def add_session(self, domain: str, app: str, stream: str, start: float, end: float | None = None) -> None:
+        """A push session CSS saw but sent no callback for (or whose callbacks all failed)."""
+        with self._lock:
+            self.history.sessions.append(PushSession(domain, app, stream, start, end, "stopped" if end else ""))
+
+    def _limit(self, action: str, per_second: int) -> None:
+        now = time.monotonic()
+        recent = [t for t in self._recent.get(action, []) if now - t < 1.0]
+        if len(recent) >= per_second:
+            self.rate_limited += 1
+            raise ApiError("RequestLimitExceeded", f"{action}: at most {per_second} requests a second")
+        recent.append(now)
+        self._recent[action] = recent
 
     def writes(self) -> list[tuple[str, dict[str, Any]]]:
         """The calls that changed (or tried to change) something, in order."""
@@ -186,3 +320,120 @@ class LiveApiStandIn(StandIn):
 
     def _do_DescribeLiveCallbackRules(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"Rules": [dict(r) for r in self.rules]}
+
+    def _do_DescribeCallbackRecordsList(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("DescribeCallbackRecordsList", self.records_per_second)
+        start = _parse_time(params.get("StartTime"), "StartTime")
+        end = _parse_time(params.get("EndTime"), "EndTime")
+        stream = _text(params, "StreamName", required=True)
+        if not 0 < end - start <= 86400:
+            raise ApiError("InvalidParameter", "StartTime-EndTime must span more than 0 s and at most one day")
+        if start < time.time() - RECORD_DAYS * 86400:
+            raise ApiError("InvalidParameter", f"only the last {RECORD_DAYS} days can be queried")
+        event_type, result_code = params.get("EventType"), params.get("ResultCode")
+        found = [
+            r
+            for r in self.history.records
+            if r.stream == stream
+            and start <= r.at < end
+            and (event_type is None or r.event_type == event_type)
+            and (result_code is None or r.result_code == result_code)
+        ]
+        chunk, paging = _page(params, found, 10, 10000)
+        infos = [
+            {
+                "EventTime": iso(r.at),
+                "EventType": r.event_type,
+                "Request": r.request,
+                "Response": r.response,
+                "ResponseTime": iso(r.at),
+                "ResultCode": r.result_code,
+                "StreamId": r.stream,
+            }
+            for r in chunk
+        ]
+        return {"DataInfoList": infos, **paging}
+
+    def _do_DescribeLiveStreamEventList(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("DescribeLiveStreamEventList", RECORDS_PER_SECOND)
+        start = _parse_time(params.get("StartTime"), "StartTime")
+        end = _parse_time(params.get("EndTime"), "EndTime")
+        if not 0 < end - start <= 31 * 86400:
+            raise ApiError("InvalidParameter", "StartTime-EndTime must span at most a month")
+        domain, app, stream = params.get("DomainName"), params.get("AppName"), params.get("StreamName")
+        sessions = sorted(
+            (
+                s
+                for s in self.history.sessions
+                if start <= s.start < end
+                and (domain is None or s.domain == domain)
+                and (app is None or s.app == app)
+                and (stream is None or s.stream == stream)
+            ),
+            key=lambda s: s.start,
+        )
+        chunk, paging = _page(params, sessions, 10, EVENT_LIST_PAGE_MAX)
+        events = [
+            {
+                "AppName": s.app,
+                "DomainName": s.domain,
+                "StreamName": s.stream,
+                "StreamStartTime": iso(s.start),
+                "StreamEndTime": iso(s.end) if s.end is not None else "",
+                "StopReason": s.stop_reason,
+                "Duration": int(s.end - s.start) if s.end is not None else 0,
+                "ClientIp": "203.0.113.10",
+                "Resolution": "1280*720",
+            }
+            for s in chunk
+        ]
+        return {"EventList": events, **paging}
+
+    def _do_DescribeLiveStreamOnlineList(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("DescribeLiveStreamOnlineList", RECORDS_PER_SECOND)
+        domain, app = params.get("DomainName"), params.get("AppName")
+        live = [
+            s
+            for s in self.history.sessions
+            if s.end is None and (domain is None or s.domain == domain) and (app is None or s.app == app)
+        ]
+        streams: dict[tuple[str, str, str], list[PushSession]] = {}
+        for s in live:
+            streams.setdefault((s.domain, s.app, s.stream), []).append(s)
+        chunk, paging = _page(params, sorted(streams.items()), 10, 100)
+        online = [
+            {
+                "StreamName": stream,
+                "AppName": app_name,
+                "DomainName": domain_name,
+                "PublishTimeList": [{"PublishTime": iso(s.start)} for s in group],
+                "PushToDelay": 0,
+            }
+            for (domain_name, app_name, stream), group in chunk
+        ]
+        return {"OnlineInfo": online, **paging}
+
+
+class CallbackRecorder:
+    """WSGI middleware in front of the local gateway: every POST it passes on is a callback CSS
+    sent, recorded with its answer in the Live API stand-in (as CSS keeps its callback records)."""
+
+    def __init__(self, app: Callable[..., Any], live: LiveApiStandIn) -> None:
+        self.app = app
+        self.live = live
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[int] = []
+
+        def recording_start_response(line: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            status.append(int(line.split(" ", 1)[0]))
+            return start_response(line, headers, *args)
+
+        answer = list(self.app(environ, recording_start_response))
+        self.live.record_callback(body, status[0] if status else 500)
+        return answer

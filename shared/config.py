@@ -76,11 +76,14 @@ def _scheme(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the configuration (the topic is checked by `Settings.require_topic`)."""
+def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = True) -> Settings:
+    """Read and validate the configuration (the topic is checked by `Settings.require_topic`).
+
+    `callbacks=False` for functions that receive no callback (reconcile): no key is needed.
+    """
     env = os.environ if env is None else env
     keys = tuple(k.strip() for k in env.get("LIVE_CALLBACK_KEYS", "").split(",") if k.strip())
-    if not keys:
+    if not keys and callbacks:
         raise ConfigurationError(
             "LIVE_CALLBACK_KEYS is not set: give the CSS callback key(s), comma-separated;"
             " no callback is accepted without one"

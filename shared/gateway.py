@@ -103,6 +103,11 @@ def _number(text: str) -> float | str:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_number)  # one per instance
 
 
+def decode_json(text: str) -> Any:
+    """JSON text as the functions parse it (no NaN/Infinity; numbers beyond a double kept as text)."""
+    return _DECODER.decode(text)
+
+
 def json_object(request: Request) -> dict[str, Any]:
     """The request's JSON object body, or the 4xx error that says why there is none."""
     if request.method != "POST":

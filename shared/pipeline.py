@@ -31,7 +31,7 @@ from shared.vocabulary import EVENT_CODES, KINDS, QUARANTINE, is_event_type
 if TYPE_CHECKING:
     from shared.topic import TopicPublisher
 
-__all__ = ["KINDS", "handle", "instance", "reset_instance"]
+__all__ = ["KINDS", "backfill", "handle", "instance", "reset_instance"]
 _HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _SIGN_MEMBER = re.compile(r'("sign"\s*:\s*)"[^"]*"')
 
@@ -85,18 +85,28 @@ class Invocation:
     request: gateway.Request
     inst: Instance
     budget: Budget
+    backfill: bool = False
+    """Ingested from the Live API's callback records (reconcile), not delivered by CSS: stored
+    only where nothing is stored yet, and marked `source: reconcile` in the object's metadata."""
 
     def metadata(self) -> dict[str, str]:
         """Object metadata of every write: when (UTC), by which request, through which trigger."""
         received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a third of datetime's cost
-        return {
+        meta = {
             "received-at": received,
             "request-id": _header_value(self.request.request_id),
             "trigger": self.request.trigger,
         }
+        if self.backfill:
+            meta["source"] = "reconcile"
+        return meta
 
-    def store(self, key: str, document: dict[str, Any]) -> None:
+    def store(self, key: str, document: dict[str, Any]) -> bool:
+        """Store the document; False when a backfill finds it stored already (never rewritten)."""
+        if self.backfill:
+            return self.inst.store.create(key, stored_json(document), self.metadata(), self.budget)
         self.inst.store.put_json(key, stored_json(document), self.metadata(), self.budget)
+        return True
 
 
 @dataclass
@@ -134,9 +144,19 @@ def _describe(error: ValidationError) -> str:
 
 
 def _quarantine(inv: Invocation, payload: dict[str, Any], reason: str) -> Outcome:
-    key = quarantine_key(inv.kind, payload, int(str(payload["t"])))  # `t` was checked by the signature
+    key = quarantine_key(inv.kind, payload, _expiry(payload))
     inv.store(key, {"function": inv.kind, "reason": reason, "payload": _original(payload)})
     return Outcome("quarantined", key, "error", {"reason": reason})
+
+
+def _expiry(payload: dict[str, Any]) -> int:
+    """`t`, checked by the signature on the HTTP path; a backfilled record may lack a usable one."""
+    t = payload.get("t")
+    if isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 253402300800:
+        return t
+    if isinstance(t, str) and t.isdigit() and len(t) <= 11:
+        return int(t)
+    return int(time.time())
 
 
 def _quarantine_as_text(inv: Invocation, payload: dict[str, Any]) -> Outcome:
@@ -148,7 +168,7 @@ def _quarantine_as_text(inv: Invocation, payload: dict[str, Any]) -> Outcome:
     body = inv.request.body
     text = _SIGN_MEMBER.sub(r'\1"***"', body.decode("utf-8", "replace")) if body is not None else None
     name = hashlib.sha256((text or inv.request.request_id).encode("utf-8", "replace")).hexdigest()[:32]
-    day = time.strftime("%Y/%m/%d", time.gmtime(int(str(payload["t"]))))
+    day = time.strftime("%Y/%m/%d", time.gmtime(_expiry(payload)))
     key = f"{QUARANTINE}{encode_part(inv.kind)}/{day}/deep-{name}.json"
     inv.store(key, {"function": inv.kind, "reason": reason, "payload_text": text})
     return Outcome("quarantined", key, "error", {"reason": reason})
@@ -210,10 +230,25 @@ def _process(inv: Invocation, payload: dict[str, Any]) -> Outcome:
         document["message"] = moderation.message(event, suggestion, inv.inst.settings.cos_prefix + key)
         if suggestion in inv.inst.settings.moderation_suggestions:
             return _publish_once(inv, event, key, document)
-        inv.store(key, document)
-        return Outcome("stored", key, fields={"suggestion": suggestion})
-    inv.store(key, document)
-    return Outcome("stored", key)
+        stored = inv.store(key, document)
+        return Outcome("stored" if stored else "already_stored", key, fields={"suggestion": suggestion})
+    return Outcome("stored" if inv.store(key, document) else "already_stored", key)
+
+
+def backfill(kind: str, payload: dict[str, Any], inst: Instance, budget: Budget, record_id: str) -> Outcome:
+    """Ingest a callback body read from the Live API's callback records (the reconcile function).
+
+    The trusted path: no signature check, since its `t` expired long ago and the body comes from
+    an authenticated Live API call, not from a request. Only shared/reconcile.py calls it; no HTTP
+    trigger reaches it (`handle` always verifies). Same models, keys and bytes as a live callback;
+    a document already stored is left as it is, and a hit is published once as usual.
+    """
+    request = gateway.Request("POST", {}, None, record_id, trigger="reconcile", payload=payload)
+    invocation = Invocation(kind, request, inst, budget, backfill=True)
+    try:
+        return _process(invocation, payload)
+    except RecursionError:
+        return _quarantine_as_text(invocation, payload)
 
 
 def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:

@@ -44,6 +44,10 @@ ROUTES = {
 SCF_PROVIDED = re.compile(r"^TENCENTCLOUD_")
 TOPIC_VARIABLE = re.compile(r"^(MODERATION|TDMQ)_")
 STAND_IN_WIRING = {"COS_SCHEME", "COS_PROXY", "TDMQ_SCHEME"}
+RECONCILE_VARIABLE = re.compile(r"^(RECONCILE|LIVE_API)_")
+"""Read only by the reconcile timer function (shared/reconcile.py, shared/live.py)."""
+RECONCILE_WIRING = {"LIVE_API_ENDPOINT", "LIVE_API_SCHEME"}
+"""Point the Live API SDK at the local stand-in; in SCF the defaults are right."""
 """Read by the code, left undeclared on purpose: they point the SDKs at the local stand-ins
 (http, a proxy); in SCF the defaults (https, direct) are the right values."""
 ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z0-9_]+)\}")
@@ -109,12 +113,14 @@ def test_a_changed_spec_changes_the_generated_files_so_the_check_can_fail(spec: 
 def test_the_spec_describes_exactly_the_kinds_the_pipeline_handles_and_the_doors_that_exist(spec: Spec) -> None:
     assert spec.kinds == KINDS
     assert {route: kind for kind, route in spec.routes().items()} == ROUTES  # the URLs documented for CSS
-    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS)
+    scheduled = {s.kind for s in spec.scheduled}
+    assert scheduled == {"reconcile"}
+    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS) | scheduled
 
 
 def test_no_multi_scf_anywhere_every_instance_is_a_component_scf() -> None:
     files = project_files()
-    assert len(files) == 2 + 2 * len(KINDS)
+    assert len(files) == 2 + 2 * (len(KINDS) + 1)  # the projects, the doors and reconcile in each
     for path in files:
         assert "multi-scf" not in path.read_text(encoding="utf-8"), path
     for variant in instance_files().values():
@@ -132,7 +138,8 @@ def test_each_project_is_laid_out_as_tencents_cli_deploys_a_multi_instance_proje
     assert root["app"] and root["stage"] == "${env:STAGE}"
     found = {p.parent.name: load_yaml(p) for p in project.glob("*/serverless.yml")}
     assert all("component" in config for config in found.values())
-    expected = {URL_INSTANCE_DIR.format(kind=k) for k in KINDS} if project == ROOT else set(KINDS)
+    kinds = {*KINDS, "reconcile"}
+    expected = {URL_INSTANCE_DIR.format(kind=k) for k in kinds} if project == ROOT else kinds
     assert set(found) == expected
     assert not [c for c in found.values() if "app" in c or "stage" in c]  # inherited from the project
 
@@ -167,7 +174,8 @@ def test_every_handler_is_index_main_handler_in_its_own_package(variant: str, ki
 def test_every_variable_the_code_reads_is_declared_for_the_functions_that_need_it(variant: str) -> None:
     read = variables_read_by_the_code()
     assert {"LIVE_CALLBACK_KEYS", "COS_BUCKET", "COS_REGION", "MODERATION_TOPIC"} <= read  # the scan works
-    needed = {name for name in read if not SCF_PROVIDED.match(name)} - STAND_IN_WIRING
+    needed = {name for name in read if not SCF_PROVIDED.match(name) and not RECONCILE_VARIABLE.match(name)}
+    needed -= STAND_IN_WIRING
     for kind in KINDS:
         declared = instance(variant, kind)["inputs"]["environment"]["variables"]
         wanted = needed if kind == "porn_detect" else {n for n in needed if not TOPIC_VARIABLE.match(n)}
@@ -175,6 +183,28 @@ def test_every_variable_the_code_reads_is_declared_for_the_functions_that_need_i
         assert set(declared) <= read, f"{kind} declares variables nothing reads: {sorted(set(declared) - read)}"
         for name, value in declared.items():
             assert value == f"${{env:{name}}}", f"{kind}: {name} is set to {value!r}, not from .env"
+
+
+@pytest.mark.parametrize("variant", ["url", "apigw"])
+def test_reconcile_runs_on_a_timer_with_its_own_role_and_only_the_variables_it_reads(variant: str) -> None:
+    folder = ROOT / (URL_INSTANCE_DIR.format(kind="reconcile") if variant == "url" else APIGW_PROJECT / "reconcile")
+    config = load_yaml(folder / "serverless.yml")
+    inputs = config["inputs"]
+    assert config["component"] == "scf" and inputs["handler"] == "index.main_handler"
+    assert (folder / inputs["src"]["src"]).resolve() == ROOT / "build" / "reconcile"
+    assert inputs["role"] == "${env:RECONCILE_ROLE}"
+    (event,) = inputs["events"]
+    assert list(event) == ["timer"]  # no HTTP trigger can reach the unsigned backfill path
+    parameters = event["timer"]["parameters"]
+    assert parameters["enable"] is True  # the toolkit sends CLOSE otherwise (lib/modules/triggers/timer.js)
+    assert len(parameters["cronExpression"].split()) == 7
+    declared = set(inputs["environment"]["variables"])
+    read = variables_read_by_the_code()
+    needed = {"COS_BUCKET", "COS_REGION", "COS_PREFIX", "MODERATION_TOPIC", "RECONCILE_DOMAINS", "LIVE_API_REGION"}
+    assert needed <= declared <= read
+    assert {n for n in read if RECONCILE_VARIABLE.match(n)} - RECONCILE_WIRING <= declared
+    assert "LIVE_CALLBACK_KEYS" not in declared  # it receives no callback: the key stays with the doors
+    assert inputs["timeout"] > 30  # the run keeps 30 s back to write its report and cursor
 
 
 def test_variables_left_undeclared_only_wire_the_local_stand_ins(stack: DevStack) -> None:

@@ -1,0 +1,234 @@
+"""The CSS Live API (tencentcloud-sdk-python-live, 2018-08-01): what CSS saw and what it sent.
+
+Read calls for the reconcile function: push sessions (`DescribeLiveStreamEventList`), streams
+live now (`DescribeLiveStreamOnlineList`) and every callback CSS sent for a stream with the exact
+body and its result (`DescribeCallbackRecordsList`). Each pages through to the end, keeps under
+the documented request rate, lets the SDK's own retryer repeat rate-limited and network-failed
+requests, and is cut at a hard per-request deadline (shared/deadline.py).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from tencentcloud.common.credential import Credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.common.retry import StandardRetryer
+from tencentcloud.live.v20180801 import live_client, models
+
+from shared import deadline
+from shared.errors import ConfigurationError, DependencyError, DependencyTimeout
+
+REQUEST_TIMEOUT = 10
+"""Seconds one Live API request may take, its SDK retries included (then it is cut)."""
+RATE_PER_SECOND = 20
+"""DescribeCallbackRecordsList's documented limit; the other read calls allow at least as much."""
+RECORDS_PAGE_SIZE = 1000
+EVENTS_PAGE_SIZE = 100  # the documented maximum
+ONLINE_PAGE_SIZE = 100
+RECORD_SPAN_SECONDS = 86400
+"""DescribeCallbackRecordsList answers for at most one day per query."""
+
+logging.getLogger("tencentcloud_sdk_common").setLevel(logging.CRITICAL)  # see shared/storage.py
+
+
+def iso(ts: float) -> str:
+    """UTC to the second, as the API takes it (callers round outward: see `_span`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _span(start: float, end: float) -> tuple[str, str]:
+    """A query window on whole seconds that covers [start, end): a callback sent 0.7 s into the
+    window's last second is inside it."""
+    return iso(math.floor(start)), iso(math.ceil(end) if end > math.floor(end) else end)
+
+
+def parse_time(value: str) -> float | None:
+    """The API's UTC times (`2026-11-29T03:00:00Z`); the `YYYY-MM-DD hh:mm:ss` form is Beijing time."""
+    for form, offset in (("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%d %H:%M:%S", 8 * 3600)):
+        try:
+            return float(calendar.timegm(time.strptime(value, form)) - offset)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class LiveApiSettings:
+    region: str
+    endpoint: str | None = None
+    scheme: str = "https"
+
+
+def load_live_settings(env: Mapping[str, str]) -> LiveApiSettings:
+    scheme = env.get("LIVE_API_SCHEME", "").strip().lower() or "https"
+    if scheme not in ("http", "https"):
+        raise ConfigurationError(f"LIVE_API_SCHEME must be 'http' or 'https', got {scheme!r}")
+    region = env.get("LIVE_API_REGION", "").strip() or env.get("TENCENTCLOUD_REGION", "").strip()
+    if not region:
+        raise ConfigurationError("LIVE_API_REGION is not set: name the region of the Live API, e.g. ap-guangzhou")
+    return LiveApiSettings(region, env.get("LIVE_API_ENDPOINT", "").strip() or None, scheme)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A push session as CSS saw it (DescribeLiveStreamEventList)."""
+
+    domain: str
+    app: str
+    stream: str
+    start: float
+    end: float | None
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One callback CSS sent (DescribeCallbackRecordsList): the body as sent and the outcome."""
+
+    at: float
+    event_type: int
+    request: str
+    result_code: int
+    stream: str
+
+
+class Retryer(StandardRetryer):  # type: ignore[misc]
+    """The SDK's retry policy (network errors and `RequestLimitExceeded`, with backoff), fixed.
+
+    tencentcloud-sdk-python-common 3.1.195's `StandardRetryer.send_request` never clears the error
+    of a failed attempt, so a retry that succeeds is thrown away and the old error raised after the
+    last attempt: a rate-limited query could never recover (seen against the stand-in, whose
+    fourth attempt succeeded). Same policy (`should_retry`, `backoff_fn`), correct loop.
+    """
+
+    def send_request(self, fn: Any) -> Any:
+        for attempt in range(self._max_attempts):
+            try:
+                return fn()
+            except TencentCloudSDKException as error:
+                if attempt == self._max_attempts - 1 or not self.should_retry(None, error):
+                    raise
+                time.sleep(self._backoff_fn(attempt))
+        raise RuntimeError("unreachable")
+
+
+class _Pace:
+    """At most `per_second` requests a second from this instance."""
+
+    def __init__(self, per_second: int) -> None:
+        self.gap = 1.0 / per_second
+        self.next = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now < self.next:
+                time.sleep(self.next - now)
+            self.next = max(now, self.next) + self.gap
+
+
+class LiveApi:
+    def __init__(self, settings: LiveApiSettings, secret_id: str, secret_key: str, token: str | None) -> None:
+        http = HttpProfile(protocol=settings.scheme, endpoint=settings.endpoint or "live.tencentcloudapi.com")
+        http.reqTimeout = REQUEST_TIMEOUT
+        profile = ClientProfile(httpProfile=http, retryer=Retryer(max_attempts=4, backoff_fn=_backoff))
+        self.client = live_client.LiveClient(Credential(secret_id, secret_key, token), settings.region, profile)
+        session = getattr(getattr(getattr(self.client, "request", None), "conn", None), "_session", None)
+        if not isinstance(session, requests.Session):
+            raise RuntimeError("tencentcloud-sdk-python-common changed: no requests session to guard")
+        deadline.mount(session, pool_maxsize=2)
+        self.pace = _Pace(RATE_PER_SECOND)
+        self.calls = 0
+
+    def _call(self, action: str, request: Any) -> Any:
+        self.pace.wait()
+        self.calls += 1
+        with deadline.guarded(REQUEST_TIMEOUT) as guard:
+            try:
+                return getattr(self.client, action)(request)
+            except TencentCloudSDKException as exc:
+                if guard.fired:
+                    raise DependencyTimeout(f"Live API {action} timed out") from None
+                raise DependencyError(f"Live API {action} failed: {exc.get_code()}: {exc.get_message()}") from None
+
+    def sessions(self, domain: str, start: float, end: float) -> Iterator[Session]:
+        """Push sessions on `domain` that started in [start, end), every page."""
+        page = 1
+        while True:
+            request = models.DescribeLiveStreamEventListRequest()
+            request.StartTime, request.EndTime = _span(start, end)
+            request.DomainName = domain
+            request.PageNum, request.PageSize = page, EVENTS_PAGE_SIZE
+            answer = self._call("DescribeLiveStreamEventList", request)
+            for event in answer.EventList or []:
+                began = parse_time(event.StreamStartTime or "")
+                if began is None:
+                    continue
+                ended = parse_time(event.StreamEndTime or "")
+                yield Session(
+                    event.DomainName or domain,
+                    event.AppName or "",
+                    event.StreamName or "",
+                    began,
+                    ended,
+                    event.StopReason or "",
+                )
+            if page >= (answer.TotalPage or 0):
+                return
+            page += 1
+
+    def online(self, domain: str) -> Iterator[tuple[str, str, str]]:
+        """(domain, app, stream) of every stream live on `domain` now, every page."""
+        page = 1
+        while True:
+            request = models.DescribeLiveStreamOnlineListRequest()
+            request.DomainName = domain
+            request.PageNum, request.PageSize = page, ONLINE_PAGE_SIZE
+            answer = self._call("DescribeLiveStreamOnlineList", request)
+            for info in answer.OnlineInfo or []:
+                yield (info.DomainName or domain, info.AppName or "", info.StreamName or "")
+            if page >= (answer.TotalPage or 0):
+                return
+            page += 1
+
+    def records(self, stream: str, start: float, end: float) -> Iterator[Record]:
+        """Every callback CSS sent for `stream` in [start, end): one-day queries, every page."""
+        day_start, last = float(math.floor(start)), float(math.ceil(end))  # whole seconds, covering the window
+        while day_start < last:
+            day_end = min(last, day_start + RECORD_SPAN_SECONDS)
+            page = 1
+            while True:
+                request = models.DescribeCallbackRecordsListRequest()
+                request.StartTime, request.EndTime = iso(day_start), iso(day_end)
+                request.StreamName = stream
+                request.PageNum, request.PageSize = page, RECORDS_PAGE_SIZE
+                answer = self._call("DescribeCallbackRecordsList", request)
+                for info in answer.DataInfoList or []:
+                    at = parse_time(info.EventTime or "")
+                    yield Record(
+                        at if at is not None else day_start,
+                        int(info.EventType if info.EventType is not None else -1),
+                        info.Request or "",
+                        int(info.ResultCode if info.ResultCode is not None else -1),
+                        info.StreamId or stream,
+                    )
+                if page >= (answer.TotalPage or 0):
+                    break
+                page += 1
+            day_start = day_end
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(0.2 * 2**attempt, 2.0))

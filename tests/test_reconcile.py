@@ -1,0 +1,302 @@
+"""Reconcile: what CSS gave up delivering is backfilled from the Live API's own records.
+
+CSS's deliveries go through `CallbackRecorder` in front of the local gateway, so the Live API
+stand-in answers DescribeCallbackRecordsList / DescribeLiveStreamEventList /
+DescribeLiveStreamOnlineList from what was actually sent and answered, failed deliveries
+included, through the real tencentcloud-sdk-python-live client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack import payloads, triggers
+from devstack.gateway import load_routes
+from devstack.live_api import CallbackRecord, CallbackRecorder, LiveApiStandIn
+from devstack.servers import Server
+from shared import reconcile
+from shared.vocabulary import FOLDER_OF
+from tests.conftest import Live
+
+CSS_ATTEMPTS = 13
+"""A push, end, record or moderation callback: the first try and 12 retries, then CSS drops it."""
+TIMER = {"Type": "Timer", "TriggerName": "reconcile", "Time": "2026-11-29T03:00:00Z", "Message": ""}
+PATHS = {route.kind: route.path for route in load_routes()}
+
+
+class Css:
+    """CSS as far as these tests need it: it sends callbacks through the local gateway, and the
+    Live API stand-in keeps the record of each delivery."""
+
+    def __init__(self, live: Live, api: LiveApiStandIn, server: Server) -> None:
+        self.live, self.api, self.server = live, api, server
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def send(self, kind: str, payload: dict[str, Any], attempts: int = 1) -> int:
+        """Deliver a signed callback, retrying like CSS up to `attempts` times; the last status."""
+        body = json.dumps(payloads.signed(payload)).encode()
+        self.sent.append((kind, payload))
+        status = 0
+        for _ in range(attempts):
+            connection = http.client.HTTPConnection(self.server.host, self.server.port, timeout=20)
+            connection.request("POST", PATHS[kind], body, {"Content-Type": "application/json"})
+            status = connection.getresponse().status
+            connection.close()
+            if status == 200:
+                break
+        return status
+
+    def reconcile(self, event: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+        reconcile.reset()
+        handler = triggers.load_handler("reconcile")
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured):
+                return handler(
+                    event or TIMER, {**triggers.context("reconcile"), "time_limit_in_ms": 300_000, **context}
+                )
+        finally:
+            for line in captured.getvalue().splitlines():  # reaches the secrets check too
+                self.live.raw_logs.append(line)
+                self.live.logs.append(json.loads(line))
+
+
+@pytest.fixture
+def css(live: Live) -> Iterator[Css]:
+    api = LiveApiStandIn().start()
+    live.configure(
+        RECONCILE_DOMAINS=payloads.PUSH_DOMAIN,
+        LIVE_API_ENDPOINT=api.endpoint,
+        LIVE_API_SCHEME="http",
+        LIVE_API_REGION="ap-guangzhou",
+    )
+    server = Server(CallbackRecorder(live.gateway(), api), threads=8).start()
+    try:
+        yield Css(live, api, server)
+    finally:
+        server.stop()
+        api.stop()
+        reconcile.reset()
+
+
+def _traffic(stream: str, start: int) -> list[tuple[str, dict[str, Any]]]:
+    """One push session's callbacks: begin, snapshots, a recording, two hits, end."""
+    sequence = f"{abs(hash(stream)) % 10**12}"
+    return [
+        ("stream_begin", payloads.stream_begin(stream, event_time=start, sequence=sequence)),
+        ("snapshot", payloads.snapshot(stream, create_time=start + 10)),
+        ("snapshot", payloads.snapshot(stream, create_time=start + 70)),
+        ("porn_detect", payloads.porn_hit(stream, screenshot_time=start + 70, suggestion="Block")),
+        ("porn_detect", payloads.porn_hit(stream, screenshot_time=start + 130, suggestion="Pass")),
+        ("record", payloads.record(stream, end_time=start + 170, duration=160)),
+        ("stream_end", payloads.stream_end(stream, event_time=start + 180, sequence=sequence)),
+    ]
+
+
+def _stored(live: Live) -> Counter[str]:
+    return Counter(key.split("/", 1)[0] for key in live.objects() if not key.startswith(("reconcile/", "claims/")))
+
+
+def _expected(sent: list[tuple[str, dict[str, Any]]]) -> Counter[str]:
+    return Counter(FOLDER_OF[kind].rstrip("/") for kind, _ in sent)
+
+
+def test_an_outage_longer_than_css_retries_is_restored_by_one_run_and_a_second_writes_nothing(
+    css: Css, live: Live
+) -> None:
+    now = int(time.time())
+    healthy = [c for n in range(3) for c in _traffic(f"before-{n}", now - 3000 + n)]
+    lost = [c for n in range(4) for c in _traffic(f"during-{n}", now - 1800 + n)]
+    for kind, payload in healthy:
+        assert css.send(kind, payload) == 200
+    live.stack.cos.faults.set("error", status=503)  # 15 minutes of COS refusing, as CSS sees it
+    for kind, payload in lost:
+        assert css.send(kind, payload, attempts=CSS_ATTEMPTS) == 503
+    live.stack.cos.faults.clear()
+    assert _stored(live) == _expected(healthy)  # CSS has given up on the rest
+
+    started = time.monotonic()
+    calls_before = len(css.api.calls)
+    answer = css.reconcile()
+    seconds = time.monotonic() - started
+    assert answer["code"] == 0 and answer["complete"]
+    assert _stored(live) == _expected(healthy + lost), "stored = sent"
+    hits = [json.loads(m["MsgContent"]) for m in live.published()]
+    expected_hits = [f"before-{n}" for n in range(3)] + [f"during-{n}" for n in range(4)]  # one Block each
+    assert sorted(m["stream_id"] for m in hits) == expected_hits
+    assert len({m["dedupe_id"] for m in hits}) == len(hits), "each hit published once"
+    assert answer["backfilled"] == dict(Counter(kind for kind, _ in lost))
+    assert answer["delivered"] == len(healthy)
+    assert answer["streams_checked"] == 7 and answer["synthesised"] == 0
+    backfilled = [k for k in live.objects() if k.startswith("sessions/") and "during-0" in k]
+    head = live.stack.cos.client().head_object(Bucket=live.bucket, Key=backfilled[0])
+    assert {k.lower(): v for k, v in head.items()}["x-cos-meta-source"] == "reconcile"
+    (report_key,) = live.objects("reconcile/")
+    assert json.loads(live.objects()[report_key])["backfilled"] == answer["backfilled"]
+    (line,) = [entry for entry in live.logs if entry["function"] == "reconcile"]
+    assert line["outcome"] == "complete" and line["backfilled"] == answer["backfilled"]
+    _record_outage_figures(len(lost) * CSS_ATTEMPTS, len(lost), len(css.api.calls) - calls_before, seconds)
+
+    before = live.objects()
+    again = css.reconcile()
+    assert again["backfilled"] == {} and again["synthesised"] == 0
+    assert again["already_stored"] == len(lost) * CSS_ATTEMPTS  # every failed delivery: stored now
+    after = live.objects()
+    assert {k: v for k, v in after.items() if not k.startswith("reconcile/")} == {
+        k: v for k, v in before.items() if not k.startswith("reconcile/")
+    }, "a rerun rewrites nothing"
+    assert len(live.published()) == len(hits)
+
+
+def _record_outage_figures(deliveries: int, lost: int, calls: int, seconds: float) -> None:
+    from pathlib import Path
+
+    report = Path(__file__).resolve().parent.parent / "build" / "reliability" / "reconcile.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    figures = {"failed_deliveries": deliveries, "events_lost": lost, "live_api_calls": calls, "seconds": seconds}
+    report.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def test_every_page_of_records_and_sessions_is_read(css: Css, live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    for n in range(25):
+        css.send("snapshot", payloads.snapshot("paged", create_time=now - 600 + n))
+    for n in range(12):
+        css.send("stream_begin", payloads.stream_begin(f"paged-{n}", event_time=now - 500, sequence=str(n)))
+    css.send("stream_begin", payloads.stream_begin("paged", event_time=now - 700, sequence="p"))
+    live.stack.cos.faults.clear()
+    from shared import live as live_api
+
+    monkeypatch.setattr(live_api, "RECORDS_PAGE_SIZE", 10)  # the stand-in pages the same way at any size
+    monkeypatch.setattr(live_api, "EVENTS_PAGE_SIZE", 5)
+    answer = css.reconcile()
+    assert answer["backfilled"] == {"snapshot": 25, "stream_begin": 13}
+    pages = [
+        p["PageNum"] for a, p in css.api.calls if a == "DescribeCallbackRecordsList" and p["StreamName"] == "paged"
+    ]
+    assert pages == [1, 2, 3]
+    event_pages = [p["PageNum"] for a, p in css.api.calls if a == "DescribeLiveStreamEventList"]
+    assert event_pages == [1, 2, 3]
+
+
+def test_a_window_longer_than_a_day_is_queried_a_day_at_a_time(css: Css, live: Live) -> None:
+    now = int(time.time())
+    for days_ago in (2.5, 1.5, 0.5):
+        snap = payloads.signed(payloads.snapshot("long-window", create_time=int(now - days_ago * 86400)))
+        css.api.record_callback(json.dumps(snap).encode(), 503, at=now - days_ago * 86400)
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "long-window", now - 2.6 * 86400, None)
+    answer = css.reconcile({"since": now - 3 * 86400, "until": now})
+    assert answer["backfilled"] == {"snapshot": 3}
+    spans = [(p["StartTime"], p["EndTime"]) for a, p in css.api.calls if a == "DescribeCallbackRecordsList"]
+    assert len(spans) == 3  # the stand-in refuses any span over a day, as the API does
+
+
+def test_a_malformed_request_in_a_record_goes_to_quarantine_not_a_crash(css: Css, live: Live) -> None:
+    now = time.time()
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "garbled", now - 300, now - 100)
+    css.api.history.records.append(CallbackRecord(now - 200, "garbled", 200, '{"event_type": 200, "pic_u', 1))
+    answer = css.reconcile()
+    assert answer["code"] == 0
+    assert answer["quarantined"] == 1
+    (document,) = live.documents("quarantine/reconcile/").values()
+    assert document["payload_text"] == '{"event_type": 200, "pic_u'
+
+
+def test_a_push_session_without_any_callback_is_synthesised_and_closed(css: Css, live: Live) -> None:
+    now = int(time.time())
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "silent", now - 900, now - 300)
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "still-live", now - 600, None)
+    answer = css.reconcile()
+    assert answer["synthesised"] == 3  # begin + end of the closed session, begin of the live one
+    documents = live.documents("sessions/")
+    silent = sorted((d for d in documents.values() if d["event"]["stream_id"] == "silent"), key=lambda d: d["kind"])
+    assert [d["kind"] for d in silent] == ["stream_begin", "stream_end"]
+    assert {d["source"] for d in silent} == {"synthesised"}
+    assert silent[0]["event"]["sequence"] == silent[1]["event"]["sequence"]  # one session, closed
+    assert silent[1]["event"]["push_duration"] == 600_000
+    assert [d["kind"] for d in documents.values() if d["event"]["stream_id"] == "still-live"] == ["stream_begin"]
+    # A real callback arriving later is stored as CSS sent it, beside the synthesised one.
+    real = payloads.stream_begin("silent", event_time=now - 899, sequence="real-1")
+    assert css.send("stream_begin", real) == 200
+    assert any(
+        d.get("original") and d["original"]["sequence"] == "real-1" for d in live.documents("sessions/").values()
+    )
+    assert css.reconcile()["synthesised"] == 0
+
+
+def test_an_end_without_its_begin_gets_a_begin_of_the_same_session(css: Css, live: Live) -> None:
+    now = int(time.time())
+    end = payloads.stream_end("half", event_time=now - 300, sequence="seq-7", push_ms=600_000)
+    assert css.send("stream_end", end) == 200  # CSS saw the push from now - 900; its begin never came
+    assert css.reconcile()["synthesised"] == 1
+    begins = [d for d in live.documents("sessions/").values() if d["kind"] == "stream_begin"]
+    assert [(d["event"]["sequence"], d["source"]) for d in begins] == [("seq-7", "synthesised")]
+
+
+def test_an_http_event_is_refused_before_any_live_api_call(css: Css) -> None:
+    forged = triggers.function_url_event(payloads.signed(payloads.stream_begin("forged")))
+    answer = css.reconcile(forged)
+    assert answer["code"] == 400
+    assert css.api.calls == []
+
+
+def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(css: Css, live: Live) -> None:
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    for n in range(4):
+        css.send("snapshot", payloads.snapshot(f"slow-{n}", create_time=now - 100))
+        css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"slow-{n}", now - 200, None)
+    live.stack.cos.faults.set("slow", delay=0.4)  # each backfill takes 0.4 s
+    # 30.6 s of SCF time minus the 30 s reserve: time for a stream or two, not four.
+    first = css.reconcile(time_limit_in_ms=30_600)
+    live.stack.cos.faults.clear()
+    assert first["complete"] is False and 1 <= first["resumed_at_stream"] < 4
+    assert "reconcile/cursor.json" in live.objects()
+    second = css.reconcile()
+    assert second["complete"] is True and second["resumed_at_stream"] == first["resumed_at_stream"]
+    assert second["window"] == first["window"]  # the cursor's window, not a new one
+    assert sum(first["backfilled"].values()) + sum(second["backfilled"].values()) == 4
+    assert len(live.objects("snapshots/")) == 4
+    assert "reconcile/cursor.json" not in live.objects()
+
+
+def test_the_sdk_retries_rate_limited_queries(css: Css, live: Live) -> None:
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    for n in range(12):
+        css.send("snapshot", payloads.snapshot(f"busy-{n}", create_time=now - 100))
+        css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"busy-{n}", now - 200, None)
+    live.stack.cos.faults.clear()
+    css.api.records_per_second = 3  # an account already using most of its 20 queries a second
+    answer = css.reconcile()
+    assert css.api.rate_limited > 0
+    assert answer["complete"] and answer["backfilled"] == {"snapshot": 12}
+    assert answer["synthesised"] == 12  # their push sessions had no begin callback
+
+
+def test_a_live_api_fault_fails_the_run_loudly_and_the_next_run_repairs(css: Css, live: Live) -> None:
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    css.send("record", payloads.record("fault", end_time=now - 100))
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "fault", now - 2000, None)
+    live.stack.cos.faults.clear()
+
+    def records_query(environ: dict[str, Any]) -> bool:
+        return environ.get("HTTP_X_TC_ACTION") == "DescribeCallbackRecordsList"
+
+    css.api.faults.set("error", status=500, when=records_query)
+    with pytest.raises(RuntimeError, match="reconcile failed"):
+        css.reconcile()
+    assert live.objects("reconcile/") == {} and live.objects("records/") == {}
+    css.api.faults.clear()
+    assert css.reconcile()["backfilled"] == {"record": 1}
