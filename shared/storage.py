@@ -138,6 +138,16 @@ class CosStore:
 
     # Reading side, used by the timeline and quarantine tools (not on the callback path).
 
+    def get_json_and_metadata(self, key: str) -> tuple[Any, dict[str, str]]:
+        """The document and its `x-cos-meta-*` metadata (names without the prefix, lower-case)."""
+        response = self._call("GET", None, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
+        meta = {
+            str(k).lower().removeprefix("x-cos-meta-"): str(v)
+            for k, v in response.items()
+            if str(k).lower().startswith("x-cos-meta-")
+        }
+        return json.loads(response["Body"].get_raw_stream().read()), meta
+
     def get_json(self, key: str) -> Any:
         response = self._call("GET", None, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
         return json.loads(response["Body"].get_raw_stream().read())

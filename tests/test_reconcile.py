@@ -300,3 +300,29 @@ def test_a_live_api_fault_fails_the_run_loudly_and_the_next_run_repairs(css: Css
     assert live.objects("reconcile/") == {} and live.objects("records/") == {}
     css.api.faults.clear()
     assert css.reconcile()["backfilled"] == {"record": 1}
+
+
+def test_the_timeline_marks_backfilled_and_synthesised_items(css: Css, live: Live) -> None:
+    from shared.config import load_settings
+    from tooling.readmodel import timeline_of
+    from tooling.render import render
+
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    for kind, payload in _traffic("repaired", now - 1200)[:4]:  # begin, snapshots, a Block hit: lost
+        css.send(kind, payload, attempts=3)
+    live.stack.cos.faults.clear()
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "silent", now - 900, now - 300)
+    css.reconcile()
+    timeline = timeline_of(load_settings())
+    streams = {s["stream_id"]: s for s in timeline["streams"]}
+    repaired, silent = streams["repaired"], streams["silent"]
+    assert repaired["sessions"][0]["begin_source"] == "reconcile"
+    assert [h["backfilled"] for h in repaired["hits"]] == [True]
+    assert repaired["counts"]["backfilled"] == 4
+    assert (silent["sessions"][0]["begin_source"], silent["sessions"][0]["end_source"]) == ("synthesised",) * 2
+    assert silent["sessions"][0]["state"] == "complete"
+    assert timeline["totals"]["backfilled"] == 4 and timeline["totals"]["synthesised"] == 2
+    text = render(timeline)
+    assert "begin reconcile" in text and "begin synthesised; end synthesised" in text and "(backfilled)" in text
+    assert json.loads(json.dumps(timeline))["totals"]["synthesised"] == 2

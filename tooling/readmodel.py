@@ -23,6 +23,11 @@ from shared.vocabulary import SUGGESTIONS as SUGGESTION_ORDER
 READERS = 4
 """Parallel GETs; CosStore's connection pool keeps 4 connections."""
 
+RECONCILE = "reconcile"
+"""`source` of a document the reconcile function backfilled from the Live API's callback records."""
+SYNTHESISED = "synthesised"
+"""`source` of a session begin/end made from the Live API's event list (no callback ever came)."""
+
 COMPLETE = "complete"
 LIVE = "live"
 """Begin without end, and the stream's latest session: most likely still pushing."""
@@ -73,6 +78,8 @@ def _session(sequence: str, begin: Mapping[str, Any] | None, end: Mapping[str, A
         "errcode": _int(end.get("errcode")) if end else None,
         "end_reason": end.get("end_reason") if end else None,
         "errmsg": end.get("errmsg") if end else None,
+        "begin_source": begin.get("_source") if begin else None,
+        "end_source": end.get("_source") if end else None,
         "notes": notes,
     }
 
@@ -88,7 +95,15 @@ def build_timeline(
     """
     publish = {s.capitalize() for s in published}
     streams: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
-        lambda: {"begins": {}, "ends": {}, "recordings": [], "snapshots": [], "hits": [], "duplicates": 0}
+        lambda: {
+            "begins": {},
+            "ends": {},
+            "recordings": [],
+            "snapshots": [],
+            "hits": [],
+            "duplicates": 0,
+            "repaired": Counter(),
+        }
     )
     quarantined: list[dict[str, Any]] = []
     unknown = 0
@@ -104,12 +119,15 @@ def build_timeline(
             unknown += 1
             continue
         stream = streams[_stream_key(event)]
+        source = document.get("source")
+        if source in (RECONCILE, SYNTHESISED):
+            stream["repaired"][source] += 1
         if kind in SESSION_KINDS:
             side = stream["begins" if kind == "stream_begin" else "ends"]
             sequence = str(event.get("sequence") or "")
             if sequence in side:
                 stream["duplicates"] += 1
-            side.setdefault(sequence, event)
+            side.setdefault(sequence, {**event, "_source": source})
         elif kind == "record":
             stream["recordings"].append(
                 {
@@ -120,6 +138,7 @@ def build_timeline(
                     "file_size": _int(event.get("file_size")),
                     "file_id": event.get("record_file_id") or event.get("file_id"),
                     "url": event.get("video_url"),
+                    "backfilled": source == RECONCILE,
                 }
             )
         elif kind == "snapshot":
@@ -139,6 +158,7 @@ def build_timeline(
                     "published": suggestion in publish,
                     "img": event.get("img"),
                     "dedupe_id": message.get("dedupe_id"),
+                    "backfilled": source == RECONCILE,
                 }
             )
         else:
@@ -202,6 +222,8 @@ def _stream_view(key: tuple[str, str, str], parts: Mapping[str, Any]) -> dict[st
             "hits": len(hits),
             "hits_by_suggestion": {s: suggestions[s] for s in sorted(suggestions, key=_suggestion_rank)},
             "publishable_hits": sum(1 for h in hits if h["published"]),
+            "backfilled": parts["repaired"][RECONCILE],
+            "synthesised": parts["repaired"][SYNTHESISED],
         },
     }
 
@@ -226,10 +248,12 @@ def stored_documents(store: CosStore, streams: Sequence[str] = ()) -> Iterator[d
     keys = [key for prefix in FOLDERS for key in store.list_keys(prefix) if _wanted(key, streams)]
 
     def fetch(key: str) -> dict[str, Any]:
-        document = store.get_json(key)
+        document, meta = store.get_json_and_metadata(key)
         if not isinstance(document, dict):
             return {"key": key}
         document.setdefault("key", store.prefix + key)
+        if meta.get("source") == RECONCILE and "source" not in document:
+            document["source"] = RECONCILE  # backfilled: the same bytes as live, marked in metadata
         return document
 
     with ThreadPoolExecutor(READERS) as pool:

@@ -86,7 +86,8 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
             rows = [["session", "begin (UTC)", "end", "duration", "state", "end reason"]]
             for n, s in enumerate(stream["sessions"], 1):
                 reason = "" if s["errcode"] is None else f"{s['errcode']} {s['end_reason'] or ''}".strip()
-                state = s["state"] + "".join(f"; {note}" for note in s["notes"])
+                marks = [f"{side} {s[f'{side}_source']}" for side in ("begin", "end") if s.get(f"{side}_source")]
+                state = s["state"] + "".join(f"; {note}" for note in [*marks, *s["notes"]])
                 end = _clock(s["end"]) if s["end"] is not None else "-"
                 rows.append(
                     [
@@ -109,7 +110,7 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                         _clock(r["end"]),
                         duration(r["duration_s"]),
                         size(r["file_size"]),
-                        str(r["url"] or r["file_id"] or ""),
+                        str(r["url"] or r["file_id"] or "") + (" (backfilled)" if r.get("backfilled") else ""),
                     ]
                 )
             lines.extend(table(rows))
@@ -129,7 +130,7 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                         label or "-",
                         str(h["score"]),
                         "yes" if h["published"] else "no",
-                        str(h["img"] or ""),
+                        str(h["img"] or "") + (" (backfilled)" if h.get("backfilled") else ""),
                     ]
                 )
             lines.extend(table(rows))
@@ -142,6 +143,11 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
         f" begin), {totals.get('recordings', 0)} recordings, {totals.get('snapshots', 0)} snapshots,"
         f" {totals.get('hits', 0)} moderation hits ({totals.get('publishable_hits', 0)} published)"
     )
+    if totals.get("backfilled") or totals.get("synthesised"):
+        lines.append(
+            f"repaired by reconcile: {totals.get('backfilled', 0)} documents backfilled from the Live API's"
+            f" callback records, {totals.get('synthesised', 0)} session begins/ends synthesised from its event list"
+        )
     if timeline["quarantined"]:
         lines.append(f"quarantined: {len(timeline['quarantined'])} documents (authentic but unusable callbacks)")
         for item in timeline["quarantined"][:10]:
