@@ -27,11 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared import gateway, pipeline
 from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import BadRequest, CallbackError, ClaimInProgress, ConfigurationError
-from shared.events import StreamBegin, StreamEnd
+from shared.events import MODELS, StreamBegin, StreamEnd
 from shared.layout import canonical_json, encode_part, event_key
 from shared.live import LiveApi, Record, Session, iso, load_live_settings
 from shared.logs import emit
@@ -120,6 +122,7 @@ class Run:
     dry_run: bool = False
     every_record: bool = False
     """Ingest records CSS counted as delivered too (normally only the failed ones need it)."""
+    _seen: set[str] = field(default_factory=set)
 
     def streams(self, start: float, end: float, only: str | None) -> tuple[list[tuple[str, str, str]], list[Session]]:
         sessions = [s for domain in self.domains for s in self.live.sessions(domain, start, end)]
@@ -163,8 +166,11 @@ class Run:
                 self._quarantine_text(kind, record)
             report.quarantined += 1
             return
-        if self.dry_run:
-            report.backfilled[kind] += 1  # would be, if not stored yet
+        if self.dry_run:  # read only: would this record add a document?
+            if self._stored_or_seen(kind, payload):
+                report.already_stored += 1
+            else:
+                report.backfilled[kind] += 1
             return
         record_id = f"reconcile-{report.run_id}"
         try:
@@ -178,6 +184,16 @@ class Run:
             report.quarantined += 1
         else:
             report.already_stored += 1
+
+    def _stored_or_seen(self, kind: str, payload: dict[str, Any]) -> bool:
+        try:
+            key = event_key(MODELS[kind].model_validate(payload))
+        except ValidationError:
+            return False  # would be quarantined
+        if key in self._seen:
+            return True
+        self._seen.add(key)
+        return self.inst.store.head(key, Budget(60.0)) is not None
 
     def _quarantine_text(self, kind: str, record: Record) -> None:
         digest = hashlib.sha256(record.request.encode("utf-8", "replace")).hexdigest()[:32]

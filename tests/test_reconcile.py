@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import io
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -326,3 +327,26 @@ def test_the_timeline_marks_backfilled_and_synthesised_items(css: Css, live: Liv
     text = render(timeline)
     assert "begin reconcile" in text and "begin synthesised; end synthesised" in text and "(backfilled)" in text
     assert json.loads(json.dumps(timeline))["totals"]["synthesised"] == 2
+
+
+def test_the_command_line_runs_a_chosen_window_and_a_dry_run_writes_nothing(css: Css, live: Live) -> None:
+    from tooling import reconcile as command
+
+    now = int(time.time())
+    live.stack.cos.faults.set("error", status=503)
+    css.send("record", payloads.record("operator", end_time=now - 100), attempts=2)
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "operator", now - 2000, None)
+    live.stack.cos.faults.clear()
+    env = dict(os.environ)  # the functions' variables, as the fixtures set them
+    lines: list[str] = []
+    errors: list[str] = []
+    assert command.main(["--since", "1h", "--stream", "operator", "--dry-run"], env, lines.append, errors.append) == 0
+    assert "would backfill: record 1" in lines[-1] and "(dry run)" in lines[-1]
+    assert live.objects() == {}
+    assert command.main(["--since", "1h", "--stream", "operator"], env, lines.append, errors.append) == 0
+    assert "backfilled: record 1" in lines[-1]
+    assert len(live.objects("records/")) == 1 and len(live.objects("reconcile/")) == 1
+    assert command.main(["--since", "yesterday"], env, lines.append, errors.append) == 2
+    assert "is not a time" in errors[-1]
+    assert command.main(["--since", "1h"], {}, lines.append, errors.append) == 2
+    assert "COS_BUCKET is not set" in errors[-1]

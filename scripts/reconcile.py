@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Backfill what CSS gave up delivering, for a window an operator picks (tooling/reconcile.py).
+
+.venv/bin/python scripts/reconcile.py --local --since 3h
+.venv/bin/python scripts/reconcile.py --since 2026-11-28T00:00:00Z --until 2026-11-29T00:00:00Z --dry-run
+.venv/bin/python scripts/reconcile.py --stream room-7 --since 1d     # (functions' variables set)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tooling.reconcile import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))
