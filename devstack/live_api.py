@@ -12,6 +12,10 @@ callback record (`DescribeCallbackRecordsList`), and each stream begin/end a pus
 (`DescribeLiveStreamEventList`, `DescribeLiveStreamOnlineList`), delivered or not. The query
 limits are the documented ones: records span at most a day within the last 14 days, exact stream
 name, 20 requests a second (`RequestLimitExceeded` beyond); the event list pages by at most 100.
+Evidence: the field docs of tencentcloud-sdk-python-live 3.1.195's models
+(`DescribeCallbackRecordsListRequest.EndTime`: "跨度不支持超过1天。仅支持查询最近14天的数据";
+`DescribeLiveStreamEventListRequest.PageSize`: "最大值: 100" (max 100); times as `YYYY-MM-DDThh:mm:ssZ` UTC,
+or `YYYY-MM-DD hh:mm:ss` Beijing time) and the rate on Tencent's API page (protocol.md section 3).
 """
 
 from __future__ import annotations
