@@ -14,10 +14,13 @@ answer comes out as the HTTP status the platform turns an integrated response in
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import itertools
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -78,21 +81,32 @@ class Built:
     unpacked: dict[str, Path]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The five packages built for this Python, each zip unpacked into a fresh folder."""
-    folder = tmp_path_factory.mktemp("package-local")
-    output = build("local", folder / "build")
-    unpacked = {kind: unpack(folder / "build" / f"{kind}.zip", folder / "unpacked" / kind) for kind in KINDS}
-    return Built(folder / "build", output, unpacked)
+    """The five packages built for this Python, each zip unpacked into a fresh folder: built once
+    per run, also when pytest-xdist's workers share the tests (the first builds, the other waits)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "package-local"
+    with open(shared / "package-local.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            (folder / "output.txt").parent.mkdir(parents=True)
+            (folder / "output.txt").write_text(build("local", folder / "build"))
+            for kind in KINDS:
+                unpack(folder / "build" / f"{kind}.zip", folder / "unpacked" / kind)
+            (folder / "built").touch()
+    unpacked = {kind: folder / "unpacked" / kind for kind in KINDS}
+    return Built(folder / "build", (folder / "output.txt").read_text(), unpacked)
 
 
-# The child: only the standard library is importable until it puts its package first on the path.
+# The child: the standard library and the package folder (SCF: the code folder is on the path) are
+# all it can import: no site-packages (-S, -s), the variables given and nothing of the outer shell.
 # It answers one JSON request per stdin line, so the parent can change the stand-ins between calls.
 CHILD = r"""
 import importlib, importlib.machinery, importlib.util, json, sys
 package, handler_setting = sys.argv[1:3]
-sys.path[:0] = [package]  # SCF: the code folder is on the path
 compiled = []  # every module compiled from source instead of loaded from the shipped bytecode
 _source_to_code = importlib.machinery.SourceFileLoader.source_to_code
 def source_to_code(self, data, path, *args, **kwargs):
@@ -131,9 +145,9 @@ class Instance:
         self.package = package
         self.logs: list[dict[str, Any]] = []
         self.process = subprocess.Popen(
-            [python, "-I", "-S", "-c", CHILD, str(package), "index.main_handler"],
-            env=env,  # only the functions' variables: no PYTHONPATH, no proxies from the outer shell
-            cwd=work,
+            [python, "-S", "-s", "-c", CHILD, str(package), "index.main_handler"],
+            env={**env, "PYTHONPATH": str(package)},  # the functions' variables only: no proxies from the shell
+            cwd=work,  # empty: `-c` puts it on the path too
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -59,6 +59,10 @@ def legacy_multi_scf_style(kind: str) -> dict[str, Any]:
     return {"instance": f"{name}-legacy", "region": REGION, "inputs": inputs}
 
 
+pytestmark = pytest.mark.xdist_group("toolkit")
+"""With pytest-xdist, this file's tests share one worker, so the toolkit runs once."""
+
+
 @pytest.fixture(scope="session")
 def toolkit() -> Path:
     done = subprocess.run([str(ROOT / "scripts" / "toolkit.sh")], cwd=ROOT, capture_output=True, text=True, timeout=600)
