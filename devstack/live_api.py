@@ -63,6 +63,16 @@ WRITE_ACTIONS = frozenset(
 )
 
 
+ACTING_ACTIONS = frozenset({"DropLiveStream", "ForbidLiveStream", "ResumeLiveStream"})
+ACTION_RATES = {"DropLiveStream": 100, "ForbidLiveStream": 200, "ResumeLiveStream": 100}
+MAX_FORBID_SECONDS = 90 * 86400
+
+
+def action(name: str) -> Callable[[dict[str, Any]], bool]:
+    """A fault predicate (devstack/faults.py `when=`): the requests of one Live API action."""
+    return lambda environ: environ.get("HTTP_X_TC_ACTION") == name
+
+
 class ApiError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -163,6 +173,9 @@ class LiveApiStandIn(StandIn):
         self.rate_limited = 0
         """Requests refused with RequestLimitExceeded (the SDK's retryer is expected to retry them)."""
         self._recent: dict[str, list[float]] = {}
+        self.forbidden: dict[str, tuple[float, str]] = {}
+        """Banned stream names -> (resume time, reason): bans match on the stream name by default."""
+        self.dropped: list[tuple[str, str, str, float]] = []
         self._next_id = 100000
         self._lock = threading.Lock()
         self.serve(FaultInjector(self._app, _live_error), port)
@@ -222,6 +235,16 @@ class LiveApiStandIn(StandIn):
             raise ApiError("RequestLimitExceeded", f"{action}: at most {per_second} requests a second")
         recent.append(now)
         self._recent[action] = recent
+
+    def acted(self) -> list[tuple[str, dict[str, Any]]]:
+        """The Drop/Forbid/Resume calls that reached the API (a fault injected in front never does)."""
+        with self._lock:
+            return [call for call in self.calls if call[0] in ACTING_ACTIONS]
+
+    def start_push(self, domain: str, app: str, stream: str, at: float | None = None) -> None:
+        """A streamer starts pushing (as a stream begin callback would record it)."""
+        with self._lock:
+            self.history.sessions.append(PushSession(domain, app, stream, time.time() if at is None else at))
 
     def writes(self) -> list[tuple[str, dict[str, Any]]]:
         """The calls that changed (or tried to change) something, in order."""
@@ -416,6 +439,56 @@ class LiveApiStandIn(StandIn):
             for (domain_name, app_name, stream), group in chunk
         ]
         return {"OnlineInfo": online, **paging}
+
+    # Acting on streams (the moderation_action function, scripts/moderation.py): DropLiveStream ends
+    # the stream's live session, ForbidLiveStream bans the stream name until ResumeTime (at most 90
+    # days), ResumeLiveStream lifts it, DescribeLiveStreamState answers active / inactive / forbid;
+    # at their documented rates. `faults.set("error", when=action("ForbidLiveStream"))` fails one.
+
+    @staticmethod
+    def _names(params: dict[str, Any]) -> tuple[str, str, str]:
+        names = tuple(_text(params, n, required=True) or "" for n in ("DomainName", "AppName", "StreamName"))
+        if not all(names):
+            raise ApiError("InvalidParameter", "DomainName, AppName and StreamName must not be empty")
+        return names[0], names[1], names[2]
+
+    def _do_DropLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("DropLiveStream", ACTION_RATES["DropLiveStream"])
+        domain, app, stream = self._names(params)
+        now = time.time()
+        for session in self.history.sessions:  # succeeds on an inactive stream too
+            if (session.domain, session.app, session.stream) == (domain, app, stream) and session.end is None:
+                session.end, session.stop_reason = now, "dropped by DropLiveStream"
+        self.dropped.append((domain, app, stream, now))
+        return {}
+
+    def _do_ForbidLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("ForbidLiveStream", ACTION_RATES["ForbidLiveStream"])
+        _, _, stream = self._names(params)
+        resume_text = params.get("ResumeTime")
+        now = time.time()
+        resume = now + 7 * 86400 if resume_text is None else _parse_time(resume_text, "ResumeTime")
+        if not now < resume <= now + MAX_FORBID_SECONDS + 60:
+            raise ApiError("InvalidParameter.ResumeTime", "ResumeTime must be in the next 90 days")
+        self.forbidden[stream] = (resume, str(params.get("Reason") or ""))
+        return {}
+
+    def _do_ResumeLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("ResumeLiveStream", ACTION_RATES["ResumeLiveStream"])
+        _, _, stream = self._names(params)
+        self.forbidden.pop(stream, None)
+        return {}
+
+    def _do_DescribeLiveStreamState(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._limit("DescribeLiveStreamState", RECORDS_PER_SECOND)
+        domain, app, stream = self._names(params)
+        banned = self.forbidden.get(stream)
+        if banned is not None and banned[0] > time.time():
+            return {"StreamState": "forbid"}
+        live = any(
+            (s.domain, s.app, s.stream) == (domain, app, stream) and s.end is None for s in self.history.sessions
+        )
+        return {"StreamState": "active" if live else "inactive"}
 
 
 class CallbackRecorder:

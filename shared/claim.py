@@ -109,6 +109,13 @@ class Claim:
     def mark_published(self, body: bytes, msg_id: str) -> None:
         self.store.put_json(self.key, body, self._meta(PUBLISHED, **{"msg-id": msg_id}), self.budget)
 
+    def mark_done(self, body: bytes, **extra: str) -> None:
+        """The effect happened (any effect, not only a publish): every later delivery is a duplicate.
+
+        Same state as `mark_published`, so one protocol serves publish-once and act-once alike.
+        """
+        self.store.put_json(self.key, body, self._meta(PUBLISHED, **extra), self.budget)
+
     def mark_refused(self, body: bytes) -> None:
         """Keep the evidence, marked: the next delivery (a replay) takes the claim over and tries again."""
         self.store.put_json(self.key, body, self._meta(REFUSED), self.budget)

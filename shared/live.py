@@ -1,10 +1,12 @@
 """The CSS Live API (tencentcloud-sdk-python-live, 2018-08-01): what CSS saw and what it sent.
 
-Read calls for the reconcile function: push sessions (`DescribeLiveStreamEventList`), streams
-live now (`DescribeLiveStreamOnlineList`) and every callback CSS sent for a stream with the exact
-body and its result (`DescribeCallbackRecordsList`). Each pages through to the end, keeps under
-the documented request rate, lets the SDK's own retryer repeat rate-limited and network-failed
-requests, and is cut at a hard per-request deadline (shared/deadline.py).
+Acting on a stream for the moderation_action function (`drop`, `forbid`, `resume`, `state`),
+each paced under its documented rate. Read calls for the reconcile function: push sessions
+(`DescribeLiveStreamEventList`), streams live now (`DescribeLiveStreamOnlineList`) and every
+callback CSS sent for a stream with the exact body and its result (`DescribeCallbackRecordsList`).
+Each pages through to the end, keeps under the documented request rate, lets the SDK's own
+retryer repeat rate-limited and network-failed requests, and is cut at a hard per-request
+deadline (shared/deadline.py).
 """
 
 from __future__ import annotations
@@ -139,6 +141,12 @@ class _Pace:
             self.next = max(now, self.next) + self.gap
 
 
+ACTION_RATES = {"DropLiveStream": 100, "ForbidLiveStream": 200, "ResumeLiveStream": 100, "DescribeLiveStreamState": 20}
+"""The documented request rates of the calls that act on a stream (DescribeLiveStreamState: assumed 20/s)."""
+MAX_FORBID_SECONDS = 90 * 86400
+"""ForbidLiveStream bans for at most 90 days."""
+
+
 class LiveApi:
     def __init__(self, settings: LiveApiSettings, secret_id: str, secret_key: str, token: str | None) -> None:
         http = HttpProfile(protocol=settings.scheme, endpoint=settings.endpoint or "live.tencentcloudapi.com")
@@ -150,18 +158,51 @@ class LiveApi:
             raise RuntimeError("tencentcloud-sdk-python-common changed: no requests session to guard")
         deadline.mount(session, pool_maxsize=2)
         self.pace = _Pace(RATE_PER_SECOND)
+        self.paces = {action: _Pace(rate) for action, rate in ACTION_RATES.items()}
         self.calls = 0
 
-    def _call(self, action: str, request: Any) -> Any:
-        self.pace.wait()
+    def _call(self, action: str, request: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
+        self.paces.get(action, self.pace).wait()
         self.calls += 1
-        with deadline.guarded(REQUEST_TIMEOUT) as guard:
+        with deadline.guarded(timeout) as guard:
             try:
                 return getattr(self.client, action)(request)
             except TencentCloudSDKException as exc:
                 if guard.fired:
                     raise DependencyTimeout(f"Live API {action} timed out") from None
                 raise DependencyError(f"Live API {action} failed: {exc.get_code()}: {exc.get_message()}") from None
+
+    # Acting on a stream (moderation_action, scripts/moderation.py). Each is safe to repeat: a drop
+    # of an inactive stream succeeds, a second forbid sets the same ban, a resume of a free stream
+    # changes nothing; so the SDK's retryer may repeat them and a retried hit may call them again.
+
+    def _stream_request(self, request: Any, domain: str, app: str, stream: str) -> Any:
+        request.DomainName, request.AppName, request.StreamName = domain, app, stream
+        return request
+
+    def drop(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+        """Cut the push (DropLiveStream); the streamer may push again. Returns the RequestId."""
+        request = self._stream_request(models.DropLiveStreamRequest(), domain, app, stream)
+        return str(self._call("DropLiveStream", request, timeout).RequestId or "")
+
+    def forbid(
+        self, domain: str, app: str, stream: str, resume_at: float, reason: str, timeout: float = REQUEST_TIMEOUT
+    ) -> str:
+        """Ban the stream until `resume_at` (ForbidLiveStream, at most 90 days). Returns the RequestId."""
+        request = self._stream_request(models.ForbidLiveStreamRequest(), domain, app, stream)
+        request.ResumeTime = iso(resume_at)
+        request.Reason = reason[:2048]
+        return str(self._call("ForbidLiveStream", request, timeout).RequestId or "")
+
+    def resume(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+        """Lift a ban (ResumeLiveStream). Returns the RequestId."""
+        request = self._stream_request(models.ResumeLiveStreamRequest(), domain, app, stream)
+        return str(self._call("ResumeLiveStream", request, timeout).RequestId or "")
+
+    def state(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+        """`active`, `inactive` or `forbid` (DescribeLiveStreamState)."""
+        request = self._stream_request(models.DescribeLiveStreamStateRequest(), domain, app, stream)
+        return str(self._call("DescribeLiveStreamState", request, timeout).StreamState or "")
 
     def sessions(self, domain: str, start: float, end: float) -> Iterator[Session]:
         """Push sessions on `domain` that started in [start, end), every page."""
