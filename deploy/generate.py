@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, Function, Scheduled, Spec, load_spec
+from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, Function, Scheduled, Spec, Subscribed, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def project_file(app: str, what: str) -> str:
     )
 
 
-def _inputs(function: Function | Scheduled, name: str, src: str, role: str = "SCF_ROLE") -> list[str]:
+def _inputs(function: Function | Scheduled | Subscribed, name: str, src: str, role: str = "SCF_ROLE") -> list[str]:
     lines = [
         "inputs:",
         f"  name: {name}",
@@ -137,6 +137,31 @@ def timer_instance(spec: Spec, function: Scheduled, variant: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def topic_instance(spec: Spec, function: Subscribed, variant: str) -> str:
+    """A topic subscriber's instance, in both projects (it has no HTTP trigger to differ by)."""
+    root = "../build" if variant == "url" else "../../../build"
+    prefix = spec.app if variant == "url" else f"{spec.app}-apigw"
+    lines = [
+        HEADER.rstrip("\n"),
+        f"# {function.kind}, run by an SCF CMQ topic trigger on ${{env:{function.topic}}} (tags",
+        f"# {', '.join(function.filter_key) or 'all'}); no HTTP trigger. tencent-component-toolkit",
+        "# lib/modules/triggers/cmq.js: TriggerName = parameters.name (the topic), TriggerDesc =",
+        "# {filterType: 1, filterKey}, Enable = parameters.enable ? OPEN : CLOSE.",
+        "component: scf",
+        f"name: {prefix}-{function.kind.replace('_', '-')}",
+        "",
+        *_inputs(function, f"{prefix}-${{env:STAGE}}-{function.kind}", f"{root}/{function.kind}", function.role),
+        "  events:",
+        "    - cmq:",
+        "        parameters:",
+        f"          name: ${{env:{function.topic}}}",
+        "          qualifier: $DEFAULT",
+        *([f"          filterKey: {','.join(function.filter_key)}"] if function.filter_key else []),
+        "          enable: true",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def files(spec: Spec) -> dict[Path, str]:
     """Repository-relative path -> the text the generator writes there."""
     out: dict[Path, str] = {
@@ -155,6 +180,11 @@ def files(spec: Spec) -> dict[Path, str]:
             spec, scheduled, "url"
         )
         out[APIGW_PROJECT / scheduled.kind / "serverless.yml"] = timer_instance(spec, scheduled, "apigw")
+    for subscriber in spec.subscribed:
+        out[Path(URL_INSTANCE_DIR.format(kind=subscriber.kind)) / "serverless.yml"] = topic_instance(
+            spec, subscriber, "url"
+        )
+        out[APIGW_PROJECT / subscriber.kind / "serverless.yml"] = topic_instance(spec, subscriber, "apigw")
     return out
 
 

@@ -60,11 +60,29 @@ class Scheduled:
 
 
 @dataclass(frozen=True)
+class Subscribed:
+    """A function run by an SCF CMQ topic trigger (moderation_action): no route, no template field."""
+
+    kind: str
+    topic: str
+    """The deployer's variable naming the topic (the trigger's `name`)."""
+    filter_key: tuple[str, ...]
+    """Message tags delivered to it (the trigger's `filterKey`)."""
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_s: int
+    variables: tuple[str, ...]
+    role: str = "SCF_ROLE"
+
+
+@dataclass(frozen=True)
 class Spec:
     app: str
     functions: tuple[Function, ...]
     apigw: Mapping[str, Any]
     scheduled: tuple[Scheduled, ...] = ()
+    subscribed: tuple[Subscribed, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -147,7 +165,13 @@ def spec_from_config(config: Mapping[str, Any]) -> Spec:
     apigw = config.get("apigw") or {}
     if not isinstance(apigw, Mapping):
         raise SpecError("'apigw' must be a mapping")
-    return Spec(app=app, functions=tuple(built), apigw=apigw, scheduled=_scheduled(config, defaults))
+    return Spec(
+        app=app,
+        functions=tuple(built),
+        apigw=apigw,
+        scheduled=_scheduled(config, defaults),
+        subscribed=_subscribed(config, defaults),
+    )
 
 
 def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Scheduled, ...]:
@@ -174,6 +198,37 @@ def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[
                 memory_mb=settings["memorySize"],
                 timeout_s=settings["timeout"],
                 variables=_strings(own.get("variables"), f"scheduled.{kind}.variables"),
+                role=str(own.get("role") or "SCF_ROLE"),
+            )
+        )
+    return tuple(built)
+
+
+def _subscribed(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Subscribed, ...]:
+    subscribed = config.get("subscribed") or {}
+    if not isinstance(subscribed, Mapping):
+        raise SpecError("'subscribed' must be a mapping")
+    built = []
+    for kind, own in subscribed.items():
+        if not isinstance(own, Mapping):
+            raise SpecError(f"subscribed.{kind} must be a mapping")
+        settings = {**defaults, **own}
+        topic = own.get("topic")
+        if not isinstance(topic, str) or not topic:
+            raise SpecError(f"subscribed.{kind}: 'topic' must name the variable holding the topic")
+        for name in ("memorySize", "timeout"):
+            if not isinstance(settings.get(name), int):
+                raise SpecError(f"subscribed.{kind}: '{name}' must be an integer")
+        built.append(
+            Subscribed(
+                kind=str(kind),
+                topic=topic,
+                filter_key=_strings(own.get("filterKey"), f"subscribed.{kind}.filterKey"),
+                handler=settings["handler"],
+                runtime=settings["runtime"],
+                memory_mb=settings["memorySize"],
+                timeout_s=settings["timeout"],
+                variables=_strings(own.get("variables"), f"subscribed.{kind}.variables"),
                 role=str(own.get("role") or "SCF_ROLE"),
             )
         )

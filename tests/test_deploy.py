@@ -46,6 +46,8 @@ TOPIC_VARIABLE = re.compile(r"^(MODERATION|TDMQ)_")
 STAND_IN_WIRING = {"COS_SCHEME", "COS_PROXY", "TDMQ_SCHEME"}
 RECONCILE_VARIABLE = re.compile(r"^(RECONCILE|LIVE_API)_")
 """Read only by the reconcile timer function (shared/reconcile.py, shared/live.py)."""
+ACTION_VARIABLE = re.compile(r"^(ACTION_|FORBID_)")
+"""Read only by the moderation_action subscriber (shared/enforcement.py)."""
 RECONCILE_WIRING = {"LIVE_API_ENDPOINT", "LIVE_API_SCHEME"}
 """Point the Live API SDK at the local stand-in; in SCF the defaults are right."""
 """Read by the code, left undeclared on purpose: they point the SDKs at the local stand-ins
@@ -115,12 +117,14 @@ def test_the_spec_describes_exactly_the_kinds_the_pipeline_handles_and_the_doors
     assert {route: kind for kind, route in spec.routes().items()} == ROUTES  # the URLs documented for CSS
     scheduled = {s.kind for s in spec.scheduled}
     assert scheduled == {"reconcile"}
-    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS) | scheduled
+    subscribed = {s.kind for s in spec.subscribed}
+    assert subscribed == {"moderation_action"}
+    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS) | scheduled | subscribed
 
 
 def test_no_multi_scf_anywhere_every_instance_is_a_component_scf() -> None:
     files = project_files()
-    assert len(files) == 2 + 2 * (len(KINDS) + 1)  # the projects, the doors and reconcile in each
+    assert len(files) == 2 + 2 * (len(KINDS) + 2)  # the projects, the doors, reconcile and moderation_action
     for path in files:
         assert "multi-scf" not in path.read_text(encoding="utf-8"), path
     for variant in instance_files().values():
@@ -138,7 +142,7 @@ def test_each_project_is_laid_out_as_tencents_cli_deploys_a_multi_instance_proje
     assert root["app"] and root["stage"] == "${env:STAGE}"
     found = {p.parent.name: load_yaml(p) for p in project.glob("*/serverless.yml")}
     assert all("component" in config for config in found.values())
-    kinds = {*KINDS, "reconcile"}
+    kinds = {*KINDS, "reconcile", "moderation_action"}
     expected = {URL_INSTANCE_DIR.format(kind=k) for k in kinds} if project == ROOT else kinds
     assert set(found) == expected
     assert not [c for c in found.values() if "app" in c or "stage" in c]  # inherited from the project
@@ -174,7 +178,11 @@ def test_every_handler_is_index_main_handler_in_its_own_package(variant: str, ki
 def test_every_variable_the_code_reads_is_declared_for_the_functions_that_need_it(variant: str) -> None:
     read = variables_read_by_the_code()
     assert {"LIVE_CALLBACK_KEYS", "COS_BUCKET", "COS_REGION", "MODERATION_TOPIC"} <= read  # the scan works
-    needed = {name for name in read if not SCF_PROVIDED.match(name) and not RECONCILE_VARIABLE.match(name)}
+    needed = {
+        name
+        for name in read
+        if not SCF_PROVIDED.match(name) and not RECONCILE_VARIABLE.match(name) and not ACTION_VARIABLE.match(name)
+    }
     needed -= STAND_IN_WIRING
     for kind in KINDS:
         declared = instance(variant, kind)["inputs"]["environment"]["variables"]
@@ -362,3 +370,43 @@ def test_function_url_event_with_a_wrong_signature_is_refused_and_stores_nothing
     answer = live.invoke("record", triggers.function_url_event(body), trigger="direct")
     assert answer["statusCode"] in (401, 403)
     assert live.objects() == {}
+
+
+@pytest.mark.parametrize("variant", ["url", "apigw"])
+def test_moderation_action_runs_on_the_topics_cmq_trigger_with_its_own_role(variant: str) -> None:
+    # tencent-component-toolkit lib/modules/triggers/cmq.js: the event key `cmq` picks the trigger
+    # class (scf/index.js: Object.keys(event)[0]); TriggerName = parameters.name (the topic),
+    # TriggerDesc = {filterType: 1, filterKey}, Enable = parameters.enable ? OPEN : CLOSE.
+    kind = "moderation_action"
+    folder = ROOT / (URL_INSTANCE_DIR.format(kind=kind) if variant == "url" else APIGW_PROJECT / kind)
+    inputs = load_yaml(folder / "serverless.yml")["inputs"]
+    assert (folder / inputs["src"]["src"]).resolve() == ROOT / "build" / kind
+    assert inputs["role"] == "${env:MODERATION_ACTION_ROLE}"
+    (event,) = inputs["events"]
+    assert list(event) == ["cmq"]
+    parameters = event["cmq"]["parameters"]
+    assert parameters["name"] == "${env:MODERATION_TOPIC}" and parameters["enable"] is True
+    assert parameters["filterKey"] == "Block,Review"
+    declared = set(inputs["environment"]["variables"])
+    read = variables_read_by_the_code()
+    assert {n for n in read if ACTION_VARIABLE.match(n)} <= declared <= read
+    assert "LIVE_CALLBACK_KEYS" not in declared
+    from shared.claim import STALE_AFTER_SECONDS
+
+    assert inputs["timeout"] < STALE_AFTER_SECONDS  # a claim of a live invocation never looks stale
+
+
+def test_moderation_action_role_allows_only_the_four_live_api_actions_and_the_prefix() -> None:
+    text = (ROOT / "deploy" / "cam-policy-moderation-action.json").read_text(encoding="utf-8")
+    policy = json.loads(text)
+    live = {a for s in policy["statement"] for a in s["action"] if a.startswith("name/live:")}
+    assert live == {
+        "name/live:DropLiveStream",
+        "name/live:ForbidLiveStream",
+        "name/live:ResumeLiveStream",
+        "name/live:DescribeLiveStreamState",
+    }
+    others = {a for s in policy["statement"] for a in s["action"]} - live
+    assert others <= {"name/cos:PutObject", "name/cos:HeadObject", "name/cos:GetObject", "name/cos:DeleteObject"}
+    [cos] = [s for s in policy["statement"] if s["action"][0].startswith("name/cos:")]
+    assert cos["resource"] == ["qcs::cos:<COS_REGION>:uid/<APPID>:<COS_BUCKET>/<COS_PREFIX>/*"]
