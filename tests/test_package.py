@@ -68,6 +68,10 @@ def build(target: str, out: Path) -> str:
     return done.stdout
 
 
+pytestmark = pytest.mark.xdist_group("package")
+"""With pytest-xdist, one worker builds and tests the packages while the other runs everything else."""
+
+
 def unpack(zip_path: Path, folder: Path) -> Path:
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(folder)
