@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from devstack.gateway import Invocation, LocalGateway, Route, RouteError, load_routes
+from devstack.live_api import CallbackRecorder, LiveApiStandIn
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY, DevStack
 from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
@@ -30,6 +31,7 @@ from shared import pipeline
 from shared.config import load_settings
 from shared.errors import ConfigurationError
 from tooling.access import GATEWAY_VARIABLE, STATE_DIR
+from tooling.moderationstack import LocalModeration
 from tooling.readmodel import timeline_of
 from tooling.render import render
 from tooling.traffic.plan import deliveries, plan
@@ -164,6 +166,9 @@ def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, pub
     report = summary(scenario, order, result, url)
     console(describe(report))
     console()
+    acting: LocalModeration | None = getattr(args, "moderation", None)
+    if acting is not None:  # the topic's subscriber acts behind porn_detect: wait for it
+        acting.drain()
     stored = timeline_of(settings, [plan.stream_id for plan in scenario.streams])
     console(render(stored, detail=not args.brief))
     console()
@@ -178,6 +183,9 @@ def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, pub
         f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))})"
         f" -> {_shown(args.state_dir / 'published.jsonl')}"
     )
+    if acting is not None:
+        for line in acting.summary():
+            console(line)
     if len(topic_messages) != publishable or any(n > 1 for n in dedupe_ids.values()):
         problems.append(f"topic: expected {publishable} messages, one per hit; got {len(topic_messages)}")
     if result.failed:
@@ -252,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     stack: DevStack | None = None
     tdmq: TdmqStandIn | None = None
     gateway: Server | None = None
+    live_api: LiveApiStandIn | None = None
     cos_line = ""
     try:
         if args.cos == "local":
@@ -261,6 +270,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             tdmq = TdmqStandIn(journal=journal, echo=echo, port=args.tdmq_port).start()
         env = _environment(args, keys, tdmq, stack)
+        live_api = LiveApiStandIn().start()  # CSS's Live API: what moderation_action calls
+        env.update(LIVE_API_ENDPOINT=live_api.endpoint, LIVE_API_SCHEME="http")
+        env["LIVE_API_REGION"] = os.environ.get("LIVE_API_REGION") or env.get("TENCENTCLOUD_REGION") or "ap-guangzhou"
         os.environ.update(env)
         pipeline.reset_instance()
         try:
@@ -275,15 +287,21 @@ def run(args: argparse.Namespace) -> int:
             journal
         )
 
-        gateway_app = LocalGateway(routes, on_invocation=on_invocation)
+        def write_logs(lines: list[str]) -> None:
+            with log_lock:
+                function_log.writelines(line + "\n" for line in lines)
+                function_log.flush()
+
+        args.moderation = moderation = LocalModeration(tdmq, settings.require_topic(), write_logs)
+        gateway_app = LocalGateway(routes, on_invocation=lambda i: (moderation.arrived(i), on_invocation(i)))
         port = args.port if args.port is not None else (0 if args.demo else 9000)
         try:
-            gateway = Server(gateway_app, host=args.host, port=port).start()
+            gateway = Server(CallbackRecorder(gateway_app, live_api), host=args.host, port=port).start()
         except OSError as exc:
             print(f"local: cannot listen on {args.host}:{port}: {exc.strerror}; try --port", file=sys.stderr)
             return 2
         if stack is not None:  # what `--local` of the tools reads (tooling/access.py): dev values only
-            variables = {n: env[n] for n in env if n.startswith(("COS_", "TENCENTCLOUD_"))}
+            variables = {n: env[n] for n in env if n.startswith(("COS_", "TENCENTCLOUD_", "LIVE_API_"))}
             variables[GATEWAY_VARIABLE] = gateway.url
             stack_env.write_text("".join(f"{n}={v}\n" for n, v in variables.items()))
         console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
@@ -305,5 +323,9 @@ def run(args: argparse.Namespace) -> int:
             stack.stop()  # clears fault injection; the servers are already closed
         elif tdmq is not None:
             tdmq.stop()
+        if getattr(args, "moderation", None) is not None:
+            args.moderation.stop()
+        if live_api is not None:
+            live_api.stop()
         stack_env.unlink(missing_ok=True)
         function_log.close()

@@ -120,7 +120,7 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                 f"    snapshots  {snapshots['count']} from {_clock(snapshots['first'])} to {_clock(snapshots['last'])}"
             )
         if stream["hits"]:
-            rows = [["hit", "suggestion", "label", "score", "published", "image"]]
+            rows = [["hit", "suggestion", "label", "score", "published", "action", "image"]]
             for h in stream["hits"]:
                 label = "/".join(str(x) for x in (h["label"], h["sub_label"]) if x)
                 rows.append(
@@ -130,6 +130,7 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                         label or "-",
                         str(h["score"]),
                         "yes" if h["published"] else "no",
+                        str(h.get("action") or "-"),
                         str(h["img"] or "") + (" (backfilled)" if h.get("backfilled") else ""),
                     ]
                 )
