@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 from qcloud_cos import CosConfig, CosS3Client
 
@@ -39,7 +40,7 @@ def _cos_error(status: int) -> tuple[str, bytes]:
 class CosDialect:
     """Speaks COS to moto's S3 app.
 
-    - `x-cos-meta-*` is S3's `x-amz-meta-*` (both ways);
+    - `x-cos-meta-*` is S3's `x-amz-meta-*` (both ways), `x-cos-acl` is `x-amz-acl`;
     - `x-cos-forbid-overwrite: true` (create only if absent) is answered as COS does, 409
       FileAlreadyExists, and atomically: such PUTs are serialised, as COS serialises them.
     """
@@ -51,6 +52,8 @@ class CosDialect:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         for name in [n for n in environ if n.startswith("HTTP_X_COS_META_")]:
             environ["HTTP_X_AMZ_META_" + name[len("HTTP_X_COS_META_") :]] = environ.pop(name)
+        if "HTTP_X_COS_ACL" in environ:  # canned ACLs: private, public-read
+            environ["HTTP_X_AMZ_ACL"] = environ.pop("HTTP_X_COS_ACL")
         forbid_overwrite = environ.pop("HTTP_X_COS_FORBID_OVERWRITE", "").lower() == "true"
         refused: list[bool] = []
 
@@ -82,14 +85,24 @@ def _exists_body() -> bytes:
 
 class RequireToken:
     """Refuses a request without the session token, as COS refuses temporary keys without theirs
-    (a function that dropped SCF's `TENCENTCLOUD_SESSIONTOKEN` fails here as it would in the cloud)."""
+    (a function that dropped SCF's `TENCENTCLOUD_SESSIONTOKEN` fails here as it would in the cloud).
+
+    As COS does, it also reads a presigned URL (signature and token in the query, as
+    `get_presigned_url` makes them; handed on as the signed request it stands for), and lets an
+    unsigned GET/HEAD through to the object's ACL (`x-cos-acl: public-read` objects, such as the
+    demo's snapshot pictures, which a browser loads path-style: http://127.0.0.1:port/bucket/key)."""
 
     def __init__(self, app: Callable[..., Any], token: str = DEV_SESSION_TOKEN) -> None:
         self.app = app
         self.token = token
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("HTTP_X_COS_SECURITY_TOKEN") != self.token:
+        query = parse_qs(environ.get("QUERY_STRING") or "")
+        if "HTTP_AUTHORIZATION" not in environ and "q-signature" in query:  # a presigned URL
+            environ["HTTP_AUTHORIZATION"] = environ.get("QUERY_STRING") or ""
+            environ.setdefault("HTTP_X_COS_SECURITY_TOKEN", query.get("x-cos-security-token", [""])[0])
+        anonymous = "HTTP_AUTHORIZATION" not in environ and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+        if not anonymous and environ.get("HTTP_X_COS_SECURITY_TOKEN") != self.token:
             body = _error_xml("InvalidAccessKeyId", "temporary credentials need x-cos-security-token")
             start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
@@ -119,6 +132,10 @@ class CosStandIn(StandIn):
     def create_bucket(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> str:
         self.client(region).create_bucket(Bucket=bucket)
         return bucket
+
+    def public_url(self, bucket: str, key: str) -> str:
+        """Where a browser reads a public-read object (path-style, on loopback)."""
+        return f"{self.url}/{bucket}/{quote(key.lstrip('/'))}"
 
     def env(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> dict[str, str]:
         """Function environment variables that point the COS SDK at this stand-in."""

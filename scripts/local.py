@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--duplicates", type=float, default=0.3, help="demo retry fraction (default %(default)s)")
     demo.add_argument("--concurrency", type=int, default=8, help="demo senders (default %(default)s)")
     demo.add_argument("--brief", action="store_true", help="demo timeline: one line per stream")
+    demo.add_argument("--screenshot", type=Path, help="also save a PNG of the demo's console page (needs Chromium)")
+    demo.add_argument("--keep", action="store_true", help="after the demo, serve until Ctrl-C (the page's pictures)")
     return p
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from devstack.cos import CosStandIn
 from devstack.gateway import Invocation, LocalGateway, Route, RouteError, load_routes
 from devstack.live_api import CallbackRecorder, LiveApiStandIn
 from devstack.servers import Server
@@ -31,6 +32,9 @@ from shared import pipeline
 from shared.config import load_settings
 from shared.errors import ConfigurationError
 from tooling.access import GATEWAY_VARIABLE, STATE_DIR
+from tooling.browser import BrowserMissing, screenshot
+from tooling.console import parse_range, render_html, write_page
+from tooling.demomedia import attach_pictures
 from tooling.moderationstack import LocalModeration
 from tooling.readmodel import timeline_of
 from tooling.render import render
@@ -152,9 +156,18 @@ def compare(expected: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]
     return problems
 
 
-def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, published: list[dict[str, Any]]) -> int:
+def run_demo(
+    args: argparse.Namespace,
+    url: str,
+    key: str,
+    console: Console,
+    published: list[dict[str, Any]],
+    cos: CosStandIn | None = None,
+) -> int:
     settings = load_settings()
     scenario = plan(args.streams, args.seed, published=sorted(settings.moderation_suggestions))
+    if cos is not None:  # the stand-in serves a small picture for every snapshot and hit
+        attach_pictures(cos, ((c.kind, c.payload) for c in scenario.callbacks))
     order = deliveries(scenario, args.duplicates, shuffle=True)
     console(
         f"demo: {len(scenario.callbacks)} unique callbacks of {args.streams} streams, delivered {len(order)} times"
@@ -201,6 +214,16 @@ def run_demo(args: argparse.Namespace, url: str, key: str, console: Console, pub
         f" sessions ({totals['live_sessions']} live), {totals['recordings']} recordings, {totals['snapshots']}"
         f" snapshots, {totals['hits']} hits, {publishable} published"
     )
+    window = parse_range()
+    page = render_html(timeline_of(settings, (), window), window)
+    path = write_page(args.state_dir / "console.html", page)
+    console(f"console: {path.resolve()}  (open it in a browser; scripts/console.py --local makes it again)")
+    if getattr(args, "screenshot", None):
+        try:
+            console(f"screenshot: {screenshot(path, args.screenshot)}")
+        except BrowserMissing as exc:
+            console(f"screenshot: not taken, {exc}")
+            return 1
     return 0
 
 
@@ -306,7 +329,10 @@ def run(args: argparse.Namespace) -> int:
             stack_env.write_text("".join(f"{n}={v}\n" for n, v in variables.items()))
         console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
         if args.demo:
-            return run_demo(args, gateway.url, keys[0], console, published)
+            status = run_demo(args, gateway.url, keys[0], console, published, stack.cos if stack else None)
+            if status or not getattr(args, "keep", False):
+                return status
+            console("serving until Ctrl-C: the console page's pictures come from the COS stand-in")
         stop = threading.Event()
         while not stop.wait(1.0):
             pass

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from shared.config import Settings
 from shared.layout import encode_part
 from shared.storage import CosStore
-from shared.vocabulary import DEFAULT_PUBLISHED, FOLDERS, QUARANTINE, SESSION_KINDS
+from shared.vocabulary import DEFAULT_PUBLISHED, FOLDERS, QUARANTINE, SESSION_KINDS, SESSIONS
 from shared.vocabulary import SUGGESTIONS as SUGGESTION_ORDER
 
 ENFORCEMENT = "enforcement/"
@@ -87,13 +89,17 @@ def _session(sequence: str, begin: Mapping[str, Any] | None, end: Mapping[str, A
 
 
 def build_timeline(
-    documents: Iterable[Mapping[str, Any]], published: Sequence[str] = DEFAULT_PUBLISHED
+    documents: Iterable[Mapping[str, Any]],
+    published: Sequence[str] = DEFAULT_PUBLISHED,
+    window: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Group stored documents by stream into sessions, recordings, snapshots and moderation hits.
 
     `documents` are the JSON objects the functions write (`{"kind", "key", "event", ...}`) and
     quarantine documents (`{"function", "reason", "payload"}`), in any order. `published` is the
-    receiver's MODERATION_SUGGESTIONS, used to mark which hits were published.
+    receiver's MODERATION_SUGGESTIONS, used to mark which hits were published. `window` (UTC
+    seconds, end excluded) keeps what happened in it: sessions and recordings that overlap it
+    (joined first, so a session begun earlier is whole), snapshots and hits inside it.
     """
     publish = {s.capitalize() for s in published}
     streams: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
@@ -149,7 +155,8 @@ def build_timeline(
                 }
             )
         elif kind == "snapshot":
-            stream["snapshots"].append(_int(event.get("create_time")))
+            url = event.get("pic_full_url") or event.get("pic_url")
+            stream["snapshots"].append((_int(event.get("create_time")), url))
         elif kind == "porn_detect":
             found = document.get("message")
             message: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
@@ -171,7 +178,9 @@ def build_timeline(
         else:
             unknown += 1
 
-    views = [_stream_view(key, parts) for key, parts in streams.items()]
+    views = [_stream_view(key, parts, window) for key, parts in streams.items()]
+    if window is not None:
+        views = [v for v in views if v["sessions"] or v["recordings"] or v["snapshots"]["count"] or v["hits"]]
     for view in views:
         for hit in view["hits"]:
             hit["action"] = actions.get(str(hit["dedupe_id"]))
@@ -190,7 +199,16 @@ def build_timeline(
     }
 
 
-def _stream_view(key: tuple[str, str, str], parts: Mapping[str, Any]) -> dict[str, Any]:
+def _overlaps(start: int | None, end: int | None, window: tuple[int, int] | None) -> bool:
+    """Whether [start, end] meets the window; a missing start or end is open on that side."""
+    if window is None:
+        return True
+    return (start is None or start < window[1]) and (end is None or end >= window[0])
+
+
+def _stream_view(
+    key: tuple[str, str, str], parts: Mapping[str, Any], window: tuple[int, int] | None = None
+) -> dict[str, Any]:
     app, appname, stream_id = key
     begins: Mapping[str, Any] = parts["begins"]
     ends: Mapping[str, Any] = parts["ends"]
@@ -203,9 +221,20 @@ def _stream_view(key: tuple[str, str, str], parts: Mapping[str, Any]) -> dict[st
             previous = sessions[index - 1]
             if previous["end"] is not None and session["begin"] < previous["end"]:
                 session["notes"].append("begins before the previous session ended")
-    recordings = sorted(parts["recordings"], key=lambda r: (r["end"] or 0, str(r["format"]), str(r["file_id"])))
-    hits = sorted(parts["hits"], key=lambda h: (h["time"] or 0, str(h["img"])))
-    shots = sorted(t for t in parts["snapshots"] if t is not None)
+    sessions = [s for s in sessions if _overlaps(s["begin"], s["end"], window)]
+    recordings = sorted(
+        (r for r in parts["recordings"] if _overlaps(r["start"], r["end"], window)),
+        key=lambda r: (r["end"] or 0, str(r["format"]), str(r["file_id"])),
+    )
+    hits = sorted(
+        (h for h in parts["hits"] if _overlaps(h["time"], h["time"], window)),
+        key=lambda h: (h["time"] or 0, str(h["img"])),
+    )
+    items = sorted(
+        ((t, url) for t, url in parts["snapshots"] if _overlaps(t, t, window)),
+        key=lambda item: (item[0] if item[0] is not None else -1, str(item[1])),
+    )
+    shots = [t for t, _ in items if t is not None]
     states = Counter(s["state"] for s in sessions)
     suggestions = Counter(h["suggestion"] for h in hits)
     return {
@@ -215,9 +244,10 @@ def _stream_view(key: tuple[str, str, str], parts: Mapping[str, Any]) -> dict[st
         "sessions": sessions,
         "recordings": recordings,
         "snapshots": {
-            "count": len(parts["snapshots"]),
+            "count": len(items),
             "first": shots[0] if shots else None,
             "last": shots[-1] if shots else None,
+            "items": [{"time": t, "url": url} for t, url in items],
         },
         "hits": hits,
         "counts": {
@@ -228,7 +258,7 @@ def _stream_view(key: tuple[str, str, str], parts: Mapping[str, Any]) -> dict[st
             "sessions_without_begin": states[NO_BEGIN],
             "recordings": len(recordings),
             "formats": dict(sorted(Counter(str(r["format"]) for r in recordings).items())),
-            "snapshots": len(parts["snapshots"]),
+            "snapshots": len(items),
             "hits": len(hits),
             "hits_by_suggestion": {s: suggestions[s] for s in sorted(suggestions, key=_suggestion_rank)},
             "publishable_hits": sum(1 for h in hits if h["published"]),
@@ -262,16 +292,39 @@ def _suggestion_rank(suggestion: str) -> tuple[int, str]:
 # Reading a bucket.
 
 
-def _wanted(key: str, streams: Sequence[str]) -> bool:
+SESSION_LOOKBACK = 2 * 86400
+"""How far before a window session documents are read, so a session begun earlier is joined whole."""
+
+
+@lru_cache(maxsize=8)
+def _days(since: int, until: int) -> frozenset[str]:
+    """The date folders (`YYYY/MM/DD`, UTC) from `since` to `until` (end excluded)."""
+    first = datetime.fromtimestamp(since, tz=timezone.utc).date()
+    last = datetime.fromtimestamp(max(since, until - 1), tz=timezone.utc).date()
+    return frozenset((first + timedelta(days=n)).strftime("%Y/%m/%d") for n in range((last - first).days + 1))
+
+
+def _wanted(key: str, streams: Sequence[str], window: tuple[int, int] | None = None) -> bool:
+    parts = key.split("/")
+    if window is not None:  # the key's date folder: a day can be selected without a GET
+        quarantine = key.startswith(QUARANTINE)
+        day = "/".join(parts[2:5] if quarantine else parts[4:7])
+        since = window[0] - (SESSION_LOOKBACK if key.startswith(SESSIONS) else 0)
+        if day not in _days(since, window[1]):
+            return False
     if not streams or key.startswith(QUARANTINE):
         return True
-    parts = key.split("/")
     return len(parts) > 3 and parts[3] in {encode_part(s) for s in streams}
 
 
-def stored_documents(store: CosStore, streams: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
-    """Every document the functions stored (optionally only of some streams), with its key."""
-    keys = [key for prefix in (*FOLDERS, ENFORCEMENT) for key in store.list_keys(prefix) if _wanted(key, streams)]
+def stored_documents(
+    store: CosStore, streams: Sequence[str] = (), window: tuple[int, int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every document the functions stored (optionally only of some streams and of the days of
+    `window`; sessions from SESSION_LOOKBACK earlier), with its key."""
+    keys = [
+        key for prefix in (*FOLDERS, ENFORCEMENT) for key in store.list_keys(prefix) if _wanted(key, streams, window)
+    ]
 
     def fetch(key: str) -> dict[str, Any]:
         document, meta = store.get_json_and_metadata(key)
@@ -286,9 +339,13 @@ def stored_documents(store: CosStore, streams: Sequence[str] = ()) -> Iterator[d
         yield from pool.map(fetch, keys)
 
 
-def timeline_of(settings: Settings, streams: Sequence[str] = ()) -> dict[str, Any]:
-    """The timeline of the bucket `settings` name (optionally only of some streams), with its source."""
+def timeline_of(
+    settings: Settings, streams: Sequence[str] = (), window: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """The timeline of the bucket `settings` name (optionally only of some streams, and of what
+    happened in `window`, UTC seconds, end excluded), with its source."""
     store = CosStore(settings)
-    timeline = build_timeline(stored_documents(store, streams), sorted(settings.moderation_suggestions))
+    documents = stored_documents(store, streams, window)
+    timeline = build_timeline(documents, sorted(settings.moderation_suggestions), window)
     timeline["source"] = {"bucket": settings.cos_bucket, "region": settings.cos_region, "prefix": settings.cos_prefix}
     return timeline
