@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--day-of", type=int, help="also N streams pushing ~100 minutes each (~100 objects a stream)")
     p.add_argument("--browser", action="store_true", help="open each page in Chromium and time it")
     args = p.parse_args(argv)
-    for multiple in args.multiples:
+    for multiple in [m for m in args.multiples if m > 0]:
         measure(f"{multiple}x", documents(DEMO_STREAMS * multiple), args.browser)
     if args.day_of:
         measure("day", documents(args.day_of, session_seconds=(5400, 6600)), args.browser)

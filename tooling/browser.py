@@ -72,7 +72,8 @@ def screenshot(page_file: Path, out: Path, width: int = 1280, height: int = 820,
             heads = page.locator(".stream .head")
             target = page.locator(".stream:has(.chip.Block) .head")
             (target.first if target.count() else heads.first).click()
-            page.wait_for_function("[...document.querySelectorAll('.thumb img')].slice(0, 6).every(i => i.complete)")
+            page.wait_for_selector(".thumb img")
+            page.wait_for_load_state("networkidle")  # the first thumbnails' pictures
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
     return out

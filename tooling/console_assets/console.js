@@ -142,7 +142,7 @@
     if (s.repaired) badges.push(el("span", { cls: "chip repaired", title: "documents backfilled or synthesised by reconcile", text: "repaired " + s.repaired }));
     var head = el("button", { type: "button", cls: "head", "aria-expanded": "false", "aria-controls": id }, [
       el("span", { cls: "name", title: s.id, text: s.id }),
-      el("span", { cls: "meta", text: s.app + " · " + s.s.length + " sess · " + s.r.length + " rec · " + s.times.length + " snap" }),
+      el("span", { cls: "meta", title: s.app, text: s.s.length + " sess · " + s.r.length + " rec · " + s.times.length + " snap · " + s.app }),
       badges.length ? el("span", { cls: "badges" }, badges) : null]);
     var article = el("article", { cls: "stream", "data-stream": s.id, "data-live": s.live ? "1" : "0" }, [el("div", { cls: "row" }, [head, axis(s)])]);
     var detail = el("div", { cls: "detail", id: id, hidden: "" });
