@@ -45,6 +45,8 @@ CURSOR = "reconcile/cursor.json"
 DEFAULT_WINDOW_MINUTES = 180
 SESSION_MATCH_SECONDS = 120
 """A stored begin/end within this of the event list's start/end time belongs to that session."""
+SESSION_LOOKBACK = 3600
+"""How long before the window a push may have begun (or ended) and still have callbacks in it."""
 TIME_RESERVE_SECONDS = 30
 """Kept back from the SCF time limit to write the report and the cursor."""
 _SESSION_NAME = re.compile(r"(\d{12})-(.+)-(begin|end)\.json")
@@ -125,8 +127,16 @@ class Run:
     _seen: set[str] = field(default_factory=set)
 
     def streams(self, start: float, end: float, only: str | None) -> tuple[list[tuple[str, str, str]], list[Session]]:
-        sessions = [s for domain in self.domains for s in self.live.sessions(domain, start, end)]
-        found = {(s.domain, s.app, s.stream) for s in sessions}
+        """The streams to check and the sessions to close.
+
+        Streams: every push session from `SESSION_LOOKBACK` before the window (a recording's
+        callback, or CSS's last retry, can come well after its push ended; the event list is
+        filtered by start time), and every stream live now. Sessions to close: those that overlap
+        the window.
+        """
+        asked = [s for domain in self.domains for s in self.live.sessions(domain, start - SESSION_LOOKBACK, end)]
+        sessions = [s for s in asked if s.start < end and (s.end is None or s.end >= start)]
+        found = {(s.domain, s.app, s.stream) for s in asked}
         found.update(key for domain in self.domains for key in self.live.online(domain))
         chosen = sorted(k for k in found if only is None or k[2] == only)
         return chosen, [s for s in sessions if (s.domain, s.app, s.stream) in set(chosen)]

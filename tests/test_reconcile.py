@@ -24,6 +24,7 @@ from devstack import payloads, triggers
 from devstack.gateway import load_routes
 from devstack.live_api import CallbackRecord, CallbackRecorder, LiveApiStandIn
 from devstack.servers import Server
+from devstack.stack import DEV_CALLBACK_KEY
 from shared import reconcile
 from shared.vocabulary import FOLDER_OF
 from tests.conftest import Live
@@ -350,3 +351,15 @@ def test_the_command_line_runs_a_chosen_window_and_a_dry_run_writes_nothing(css:
     assert "is not a time" in errors[-1]
     assert command.main(["--since", "1h"], {}, lines.append, errors.append) == 2
     assert "COS_BUCKET is not set" in errors[-1]
+
+
+def test_the_simulators_traffic_lost_in_an_outage_is_restored_by_one_run(css: Css, live: Live) -> None:
+    from shared.config import load_settings
+    from tooling.outage import outage_and_repair
+
+    lines: list[str] = []
+    url = f"http://{css.server.host}:{css.server.port}"
+    outcome = outage_and_repair(url, DEV_CALLBACK_KEY, PATHS, live.stack.cos, load_settings(), say=lines.append)
+    assert outcome.problems == [], lines
+    assert outcome.lost_events == len(outcome.scenario.callbacks)
+    assert sum(outcome.report.backfilled.values()) == len(outcome.scenario.callbacks)

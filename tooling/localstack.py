@@ -36,6 +36,7 @@ from tooling.browser import BrowserMissing, screenshot
 from tooling.console import parse_range, render_html, write_page
 from tooling.demomedia import attach_pictures
 from tooling.moderationstack import LocalModeration
+from tooling.outage import outage_and_repair
 from tooling.readmodel import timeline_of
 from tooling.render import render
 from tooling.traffic.plan import deliveries, plan
@@ -214,6 +215,13 @@ def run_demo(
         f" sessions ({totals['live_sessions']} live), {totals['recordings']} recordings, {totals['snapshots']}"
         f" snapshots, {totals['hits']} hits, {publishable} published"
     )
+    if cos is not None:  # an outage longer than CSS's retries, and the reconcile run that repairs it
+        console()
+        repair = outage_and_repair(url, key, paths, cos, settings, say=console)
+        if repair.problems:
+            for problem in repair.problems:
+                console(f"  {problem}")
+            return 1
     window = parse_range()
     page = render_html(timeline_of(settings, (), window), window)
     path = write_page(args.state_dir / "console.html", page)
