@@ -347,11 +347,22 @@ def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path:
     answers = re.search(r"answers\s+200 x (\d+)\n", out)
     assert answers and "check: OK" in out
     assert f"{total.group(7)} messages published" in out
+    # Then the outage: every delivery refused and given up, and one reconcile run restoring it all.
+    outage = re.search(
+        r"outage: .* sent (\d+) callbacks of \d+ streams; (\d+) given up after (\d+) retries each, 0 stored", out
+    )
+    repair = re.search(r"repair: .* backfilled (\d+) events \((?:porn_detect (\d+))?", out)
+    assert outage and repair and "repair: OK, stored = sent" in out, out
+    assert outage.group(1) == outage.group(2) == repair.group(1)
     published = (tmp_path / "published.jsonl").read_text().splitlines()
-    assert len(published) == int(total.group(7))
+    outage_published = [line for line in published if '"stream_id": "outage' in line or "outage0" in line]
+    assert len(published) - len(outage_published) == int(total.group(7))
+    assert len(outage_published) <= int(repair.group(2) or 0)  # hits backfilled, published once each
 
     logs = (tmp_path / "functions.log").read_text()
-    assert len(logs.splitlines()) == int(answers.group(1))  # one log line per invocation
+    doors = [line for line in logs.splitlines() if '"function":"moderation_action"' not in line]
+    deliveries = int(answers.group(1)) + int(outage.group(2)) * (int(outage.group(3)) + 1)
+    assert len(doors) == deliveries  # one log line per invocation
     for secret in (own_key, *SECRETS):
         assert secret not in out + done.stderr + logs
     assert "from LIVE_CALLBACK_KEYS (1 key, not shown)" in out

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from devstack.stack import DevStack
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = load_spec().kinds
+PACKAGES = tuple(sorted(p.parent.name for p in (ROOT / "functions").glob("*/index.py")))
+"""Every function's package: the five doors, reconcile (timer) and moderation_action (topic)."""
 MAX_ZIP_BYTES = 10 * 2**20
 OURS = {"index.py", "shared", "__pycache__"}
 NEVER_SHIPPED = {
@@ -98,10 +101,10 @@ def local_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
             shutil.rmtree(folder, ignore_errors=True)
             (folder / "output.txt").parent.mkdir(parents=True)
             (folder / "output.txt").write_text(build("local", folder / "build"))
-            for kind in KINDS:
+            for kind in PACKAGES:
                 unpack(folder / "build" / f"{kind}.zip", folder / "unpacked" / kind)
             (folder / "built").touch()
-    unpacked = {kind: folder / "unpacked" / kind for kind in KINDS}
+    unpacked = {kind: folder / "unpacked" / kind for kind in PACKAGES}
     return Built(folder / "build", (folder / "output.txt").read_text(), unpacked)
 
 
@@ -227,7 +230,7 @@ def test_each_package_has_its_door_as_index_py_at_the_root_beside_shared_and_the
     assert not [p for p in unpacked.rglob("*") if p.name in ("serverless.yml", ".env", "conftest.py")]
     vendored = {p.name.split("-")[0].lower() for p in unpacked.glob("*.dist-info")}
     assert {"pydantic", "pydantic_core", "cos_python_sdk_v5", "tencentcloud_sdk_python_tdmq", "crcmod"} <= vendored
-    assert "tencentcloud_sdk_python_live" not in vendored  # dev-only (configure_callbacks.py)
+    assert "tencentcloud_sdk_python_live" in vendored  # reconcile's and moderation_action's Live API calls
 
 
 def test_bytecode_for_the_target_interpreter_sits_beside_every_module(local_build: Built) -> None:
@@ -246,7 +249,7 @@ def test_bytecode_for_the_target_interpreter_sits_beside_every_module(local_buil
 
 
 def test_every_zip_is_within_the_10_mb_budget_and_reports_its_size(local_build: Built) -> None:
-    for kind in KINDS:
+    for kind in PACKAGES:
         size = (local_build.out / f"{kind}.zip").stat().st_size
         assert 1_000_000 < size <= MAX_ZIP_BYTES
         assert f"{local_build.out / kind}.zip {size} bytes zipped" in local_build.output
@@ -309,6 +312,34 @@ def test_each_package_answers_css_through_both_paths_200_stored_403_forged_503_o
         assert file is not None and Path(file).is_relative_to(package), f"{name} came from {file}"
     assert report["modules"]["index"] == str(package / "index.py")
     assert report["compiled"] == [], "modules compiled at start instead of loaded from the shipped bytecode"
+
+
+def test_the_reconcile_package_runs_a_timer_run_in_a_clean_interpreter(
+    local_build: Built, wired: tuple[DevStack, dict[str, str], str, str], tmp_path: Path
+) -> None:
+    from devstack.live_api import LiveApiStandIn
+
+    stack, env, bucket, _topic = wired
+    with LiveApiStandIn() as api:
+        lost = payloads.signed(payloads.snapshot("pkg-reconcile"))
+        api.record_callback(json.dumps(lost).encode(), 503)
+        api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "pkg-reconcile", time.time() - 60, None)
+        live_env = {"LIVE_API_ENDPOINT": api.endpoint, "LIVE_API_SCHEME": "http", "LIVE_API_REGION": "ap-guangzhou"}
+        reconcile_env = {**env, **live_env, "RECONCILE_DOMAINS": payloads.PUSH_DOMAIN}
+        reconcile_env.pop("LIVE_CALLBACK_KEYS")  # it receives no callback, so it is not given the key
+        instance = Instance(local_build.unpacked["reconcile"], reconcile_env, tmp_path)
+        try:
+            timer = {"Type": "Timer", "TriggerName": "reconcile", "Time": "2026-11-29T03:00:00Z", "Message": ""}
+            answer = instance.invoke(timer, {**triggers.context("reconcile"), "time_limit_in_ms": 300_000})
+            refused = instance.invoke(event_for("url", "snapshot", lost), triggers.context("reconcile"))
+            report = instance.finish()
+        finally:
+            instance.kill()
+    assert answer["code"] == 0 and answer["backfilled"] == {"snapshot": 1}
+    assert refused["code"] == 400
+    assert [k for k in stack.cos.objects(bucket) if "/pkg-reconcile/" in k and k.startswith("snapshots/")]
+    assert report["modules"]["index"] == str(local_build.unpacked["reconcile"] / "index.py")
+    assert report["compiled"] == []
 
 
 def test_a_handler_below_the_root_is_not_what_the_packages_offer(local_build: Built, tmp_path: Path) -> None:
