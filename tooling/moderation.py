@@ -77,7 +77,7 @@ class Tool:
                 continue
             target = doc.get("target") or doc.get("hit") or {}
             names = (str(target.get("app")), str(target.get("appname")), str(target.get("stream_id")))
-            if names not in latest or str(doc.get("received_at")) >= str(latest[names].get("received_at")):
+            if names not in latest or _recorded(doc) >= _recorded(latest[names]):
                 latest[names] = {**doc, "_key": key}
         active = []
         for (domain, app, stream), doc in sorted(latest.items()):
@@ -130,6 +130,7 @@ class Tool:
             "target": {"app": target.domain, "appname": target.app, "stream_id": target.stream},
             "calls": calls,
             "received_at": iso(now),
+            "recorded_at": now,  # to the microsecond: a ban and its resume can share a second
             **fields,
         }
         self.store.put_json(key, stored_json(document), {"source": "operator", "decision": decision})
@@ -277,3 +278,11 @@ def main(
     except CallbackError as exc:
         print(f"moderation: {exc.reason}", file=sys.stderr)
         return 2
+
+
+def _recorded(doc: Mapping[str, Any]) -> float:
+    """When a ledger entry was made: `recorded_at` (operator entries), else its `received_at` second."""
+    exact = doc.get("recorded_at")
+    if isinstance(exact, (int, float)) and not isinstance(exact, bool):
+        return float(exact)
+    return parse_time(str(doc.get("received_at") or "")) or 0.0
