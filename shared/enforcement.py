@@ -28,7 +28,7 @@ from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import BadRequest, CallbackError, ConfigurationError, DependencyTimeout
 from shared.layout import canonical_json
-from shared.live import MAX_FORBID_SECONDS, LiveApi, iso, load_live_settings
+from shared.live import MAX_FORBID_SECONDS, LiveApi, StreamRef, iso, load_live_settings
 from shared.logs import emit, scrub_json
 from shared.storage import CosStore
 from shared.vocabulary import MODERATION, SUGGESTIONS
@@ -171,20 +171,27 @@ def stored_json(document: Mapping[str, Any]) -> bytes:
 # Acting on a stream: shared by the function and the operator tool (tooling/moderation.py).
 
 
-@dataclass
-class Target:
-    domain: str
-    app: str
-    stream: str
+Target = StreamRef
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do to a stream: `drop`, `forbid` (for `seconds`) or `resume`, and why."""
+
+    action: str
+    reason: str
+    seconds: int = 0
+    dry_run: bool = False
 
 
 def act(
-    live: LiveApi, target: Target, decision: str, seconds: int, reason: str, budget: Budget, dry_run: bool = False
+    live: LiveApi, target: Target, what: Decision, budget: Budget
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Call the Live API for `decision` (`drop`, `forbid`, `resume`); each call and its answer, and
-    the resulting stream state. A failed call raises `CallbackError` carrying `.calls` (what was done)."""
+    """Call the Live API for the decision; each call and its answer, and the resulting stream state.
+    A failed call raises `CallbackError` carrying `.calls` (what was done)."""
+    decision, reason, dry_run = what.action, what.reason, what.dry_run
     plan: list[tuple[str, dict[str, Any]]] = []
-    resume_at = time.time() + min(seconds, MAX_FORBID_SECONDS)
+    resume_at = time.time() + min(what.seconds, MAX_FORBID_SECONDS)
     names = {"DomainName": target.domain, "AppName": target.app, "StreamName": target.stream}
     if decision == "forbid":
         plan.append(("ForbidLiveStream", {**names, "ResumeTime": iso(resume_at), "Reason": reason}))
@@ -203,11 +210,11 @@ def act(
                 raise DependencyTimeout(f"no time left in the budget for {action}")
             timeout = budget.cap(CALL_WORST_CASE)
             if action == "ForbidLiveStream":
-                answer = live.forbid(target.domain, target.app, target.stream, resume_at, reason, timeout)
+                answer = live.forbid(target, resume_at, reason, timeout)
             elif action == "DropLiveStream":
-                answer = live.drop(target.domain, target.app, target.stream, timeout)
+                answer = live.drop(target, timeout)
             else:
-                answer = live.resume(target.domain, target.app, target.stream, timeout)
+                answer = live.resume(target, timeout)
         except CallbackError as exc:
             calls.append({"action": action, "request": request, "at": iso(started), "error": exc.reason})
             exc.calls = calls  # type: ignore[attr-defined]
@@ -215,7 +222,7 @@ def act(
         calls.append({"action": action, "request": request, "at": iso(started), "answer": {"RequestId": answer}})
     state: dict[str, Any] = {"at": iso(time.time())}
     try:
-        state["state"] = live.state(target.domain, target.app, target.stream, budget.cap(CALL_WORST_CASE))
+        state["state"] = live.state(target, budget.cap(CALL_WORST_CASE))
     except CallbackError as exc:  # the action happened; an unknown state does not undo it
         state.update(state=None, error=exc.reason)
     return calls, state
@@ -309,9 +316,8 @@ def _handle_hit(sub: Subscriber, message: TopicMessage, budget: Budget, log: dic
     try:
         if decision in ("drop", "forbid"):
             reason = f"moderation {trusted['suggestion']} {trusted.get('label') or ''} hit {trusted['dedupe_id']}"
-            calls, state = act(
-                sub.live, target, decision, sub.policy.forbid_seconds, reason, budget, sub.policy.dry_run
-            )
+            what = Decision(decision, reason, sub.policy.forbid_seconds, sub.policy.dry_run)
+            calls, state = act(sub.live, target, what, budget)
             document.update(calls=calls, stream_state=state)
             if decision == "forbid" and not sub.policy.dry_run:
                 document["resume_time"] = calls[0]["request"]["ResumeTime"]

@@ -83,6 +83,19 @@ def load_live_settings(env: Mapping[str, str]) -> LiveApiSettings:
 
 
 @dataclass(frozen=True)
+class StreamRef:
+    """A stream as the Live API names it: push domain, AppName, StreamName."""
+
+    domain: str
+    app: str
+    stream: str
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return self.domain, self.app, self.stream
+
+
+@dataclass(frozen=True)
 class Session:
     """A push session as CSS saw it (DescribeLiveStreamEventList)."""
 
@@ -180,28 +193,26 @@ class LiveApi:
         request.DomainName, request.AppName, request.StreamName = domain, app, stream
         return request
 
-    def drop(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+    def drop(self, stream: StreamRef, timeout: float = REQUEST_TIMEOUT) -> str:
         """Cut the push (DropLiveStream); the streamer may push again. Returns the RequestId."""
-        request = self._stream_request(models.DropLiveStreamRequest(), domain, app, stream)
+        request = self._stream_request(models.DropLiveStreamRequest(), *stream.names)
         return str(self._call("DropLiveStream", request, timeout).RequestId or "")
 
-    def forbid(
-        self, domain: str, app: str, stream: str, resume_at: float, reason: str, timeout: float = REQUEST_TIMEOUT
-    ) -> str:
+    def forbid(self, stream: StreamRef, resume_at: float, reason: str, timeout: float = REQUEST_TIMEOUT) -> str:
         """Ban the stream until `resume_at` (ForbidLiveStream, at most 90 days). Returns the RequestId."""
-        request = self._stream_request(models.ForbidLiveStreamRequest(), domain, app, stream)
+        request = self._stream_request(models.ForbidLiveStreamRequest(), *stream.names)
         request.ResumeTime = iso(resume_at)
         request.Reason = reason[:2048]
         return str(self._call("ForbidLiveStream", request, timeout).RequestId or "")
 
-    def resume(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+    def resume(self, stream: StreamRef, timeout: float = REQUEST_TIMEOUT) -> str:
         """Lift a ban (ResumeLiveStream). Returns the RequestId."""
-        request = self._stream_request(models.ResumeLiveStreamRequest(), domain, app, stream)
+        request = self._stream_request(models.ResumeLiveStreamRequest(), *stream.names)
         return str(self._call("ResumeLiveStream", request, timeout).RequestId or "")
 
-    def state(self, domain: str, app: str, stream: str, timeout: float = REQUEST_TIMEOUT) -> str:
+    def state(self, stream: StreamRef, timeout: float = REQUEST_TIMEOUT) -> str:
         """`active`, `inactive` or `forbid` (DescribeLiveStreamState)."""
-        request = self._stream_request(models.DescribeLiveStreamStateRequest(), domain, app, stream)
+        request = self._stream_request(models.DescribeLiveStreamStateRequest(), *stream.names)
         return str(self._call("DescribeLiveStreamState", request, timeout).StreamState or "")
 
     def sessions(self, domain: str, start: float, end: float) -> Iterator[Session]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared.budget import Budget
-from shared.enforcement import ENFORCEMENT, REVIEW_DONE, REVIEW_PENDING, Target, act, stored_json
+from shared.enforcement import ENFORCEMENT, REVIEW_DONE, REVIEW_PENDING, Decision, Target, act, stored_json
 from shared.errors import CallbackError, ConfigurationError
 from shared.layout import encode_part
 from shared.live import MAX_FORBID_SECONDS, LiveApi, iso, load_live_settings, parse_time
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace, tool: Tool, out: Callable[[str], None], ask: C
             return 1
         reason = f"operator ban after review of hit {args.id}"
         try:
-            calls, state = act(tool.live, target, "forbid", args.seconds, reason, Budget(30.0), args.dry_run)
+            calls, state = act(tool.live, target, Decision("forbid", reason, args.seconds, args.dry_run), Budget(30.0))
         except CallbackError as exc:
             if not args.dry_run:
                 tool.record(
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace, tool: Tool, out: Callable[[str], None], ask: C
         return 0
     target = tool.target_of(args.stream, args.domain, args.app)
     if command == "state":
-        answer = tool.live.state(target.domain, target.app, target.stream)
+        answer = tool.live.state(target)
         out(f"{target.stream} ({target.domain}/{target.app}): {answer}")
         return 0
     # resume
@@ -236,7 +236,7 @@ def run(args: argparse.Namespace, tool: Tool, out: Callable[[str], None], ask: C
         out("nothing done")
         return 1
     try:
-        calls, state = act(tool.live, target, "resume", 0, "operator resume", Budget(30.0), args.dry_run)
+        calls, state = act(tool.live, target, Decision("resume", "operator resume", 0, args.dry_run), Budget(30.0))
     except CallbackError as exc:
         if not args.dry_run:
             tool.record(target, "resume", getattr(exc, "calls", []), status="failed", error=exc.reason)

@@ -1,0 +1,48 @@
+"""House rules a newcomer can rely on (issue 13), checked so they cannot quietly erode."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts]
+
+
+def test_no_function_in_shared_takes_more_than_five_parameters() -> None:
+    too_many = []
+    for path in _python("shared"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else [])]
+                names += [a.kwarg] if a.kwarg else []
+                count = len([n for n in names if n.arg not in ("self", "cls")])
+                if count > 5:
+                    too_many.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({count})")
+    assert too_many == []
+
+
+def test_no_script_or_test_edits_the_import_path_and_no_script_imports_another() -> None:
+    edits = re.compile(r"sys\.path\s*(\[|\.insert|\.append|\.extend|=|\+=)")
+    for path in _python("scripts", "tests", "tooling", "deploy"):
+        text = path.read_text(encoding="utf-8")
+        assert not edits.search(text), f"{path.relative_to(ROOT)} edits sys.path"
+        loads_a_script = re.search(r"spec_from_file_location\([^)]*[\"'/]scripts\b", text)
+        assert not loads_a_script, f"{path.relative_to(ROOT)} loads a script as a module"
+    for path in _python("scripts"):
+        assert not re.search(r"^\s*(from|import) scripts\b", path.read_text(encoding="utf-8"), re.M), path
+
+
+def test_the_function_kinds_are_written_out_once() -> None:
+    spelled = re.compile(r"""["']stream_begin["'],\s*["']stream_end["'],\s*["']record["']""")
+    found = [
+        p.relative_to(ROOT)
+        for p in _python("shared", "devstack", "tooling", "scripts", "tests")
+        if spelled.search(p.read_text(encoding="utf-8"))
+    ]
+    assert found == [Path("shared/vocabulary.py")] or found == [], found
