@@ -115,43 +115,48 @@ def apigw_instance(spec: Spec, function: Function) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timer_instance(spec: Spec, function: Scheduled, variant: str) -> str:
-    """A scheduled function's instance, in both projects (it has no HTTP trigger to differ by)."""
+def _background_instance(
+    spec: Spec, function: Scheduled | Subscribed, variant: str, about: list[str], events: list[str]
+) -> str:
+    """A function without an HTTP trigger, in both projects (it has no HTTP trigger to differ by)."""
     root = "../build" if variant == "url" else "../../../build"
     prefix = spec.app if variant == "url" else f"{spec.app}-apigw"
     lines = [
         HEADER.rstrip("\n"),
-        f"# {function.kind}, run by an SCF timer trigger ({function.cron}); no HTTP trigger: it takes no",
-        "# callback data from its event (shared/reconcile.py refuses an HTTP event).",
+        *about,
         "component: scf",
         f"name: {prefix}-{function.kind.replace('_', '-')}",
         "",
         *_inputs(function, f"{prefix}-${{env:STAGE}}-{function.kind}", f"{root}/{function.kind}", function.role),
         "  events:",
+        *events,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def timer_instance(spec: Spec, function: Scheduled, variant: str) -> str:
+    about = [
+        f"# {function.kind}, run by an SCF timer trigger ({function.cron}); no HTTP trigger: it takes no",
+        "# callback data from its event (shared/reconcile.py refuses an HTTP event).",
+    ]
+    events = [
         "    - timer:",
         "        parameters:",
         f"          name: {function.kind}",
         f'          cronExpression: "{function.cron}"',
         "          enable: true",
     ]
-    return "\n".join(lines) + "\n"
+    return _background_instance(spec, function, variant, about, events)
 
 
 def topic_instance(spec: Spec, function: Subscribed, variant: str) -> str:
-    """A topic subscriber's instance, in both projects (it has no HTTP trigger to differ by)."""
-    root = "../build" if variant == "url" else "../../../build"
-    prefix = spec.app if variant == "url" else f"{spec.app}-apigw"
-    lines = [
-        HEADER.rstrip("\n"),
+    about = [
         f"# {function.kind}, run by an SCF CMQ topic trigger on ${{env:{function.topic}}} (tags",
         f"# {', '.join(function.filter_key) or 'all'}); no HTTP trigger. tencent-component-toolkit",
         "# lib/modules/triggers/cmq.js: TriggerName = parameters.name (the topic), TriggerDesc =",
         "# {filterType: 1, filterKey}, Enable = parameters.enable ? OPEN : CLOSE.",
-        "component: scf",
-        f"name: {prefix}-{function.kind.replace('_', '-')}",
-        "",
-        *_inputs(function, f"{prefix}-${{env:STAGE}}-{function.kind}", f"{root}/{function.kind}", function.role),
-        "  events:",
+    ]
+    events = [
         "    - cmq:",
         "        parameters:",
         f"          name: ${{env:{function.topic}}}",
@@ -159,7 +164,7 @@ def topic_instance(spec: Spec, function: Subscribed, variant: str) -> str:
         *([f"          filterKey: {','.join(function.filter_key)}"] if function.filter_key else []),
         "          enable: true",
     ]
-    return "\n".join(lines) + "\n"
+    return _background_instance(spec, function, variant, about, events)
 
 
 def files(spec: Spec) -> dict[Path, str]:

@@ -7,7 +7,7 @@ between the deployed variants and what is tested. Development tooling: never shi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -174,64 +174,52 @@ def spec_from_config(config: Mapping[str, Any]) -> Spec:
     )
 
 
-def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Scheduled, ...]:
-    scheduled = config.get("scheduled") or {}
-    if not isinstance(scheduled, Mapping):
-        raise SpecError("'scheduled' must be a mapping")
-    built = []
-    for kind, own in scheduled.items():
+_Entry = tuple[str, Mapping[str, Any], dict[str, Any]]
+
+
+def _background(section: str, config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Iterator[_Entry]:
+    """Each function of a section without an HTTP trigger (`scheduled`, `subscribed`): its kind,
+    its own settings, and the fields every such function has (validated)."""
+    entries = config.get(section) or {}
+    if not isinstance(entries, Mapping):
+        raise SpecError(f"'{section}' must be a mapping")
+    for kind, own in entries.items():
         if not isinstance(own, Mapping):
-            raise SpecError(f"scheduled.{kind} must be a mapping")
+            raise SpecError(f"{section}.{kind} must be a mapping")
         settings = {**defaults, **own}
-        cron = settings.get("cron")
-        if not isinstance(cron, str) or len(cron.split()) != 7:
-            raise SpecError(f"scheduled.{kind}: 'cron' must have SCF's seven fields (second ... year)")
         for name in ("memorySize", "timeout"):
             if not isinstance(settings.get(name), int):
-                raise SpecError(f"scheduled.{kind}: '{name}' must be an integer")
-        built.append(
-            Scheduled(
-                kind=str(kind),
-                cron=cron,
-                handler=settings["handler"],
-                runtime=settings["runtime"],
-                memory_mb=settings["memorySize"],
-                timeout_s=settings["timeout"],
-                variables=_strings(own.get("variables"), f"scheduled.{kind}.variables"),
-                role=str(own.get("role") or "SCF_ROLE"),
-            )
-        )
+                raise SpecError(f"{section}.{kind}: '{name}' must be an integer")
+        common = {
+            "kind": str(kind),
+            "handler": settings["handler"],
+            "runtime": settings["runtime"],
+            "memory_mb": settings["memorySize"],
+            "timeout_s": settings["timeout"],
+            "variables": _strings(own.get("variables"), f"{section}.{kind}.variables"),
+            "role": str(own.get("role") or "SCF_ROLE"),
+        }
+        yield str(kind), own, common
+
+
+def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Scheduled, ...]:
+    built = []
+    for kind, own, common in _background("scheduled", config, defaults):
+        cron = own.get("cron")
+        if not isinstance(cron, str) or len(cron.split()) != 7:
+            raise SpecError(f"scheduled.{kind}: 'cron' must have SCF's seven fields (second ... year)")
+        built.append(Scheduled(cron=cron, **common))
     return tuple(built)
 
 
 def _subscribed(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Subscribed, ...]:
-    subscribed = config.get("subscribed") or {}
-    if not isinstance(subscribed, Mapping):
-        raise SpecError("'subscribed' must be a mapping")
     built = []
-    for kind, own in subscribed.items():
-        if not isinstance(own, Mapping):
-            raise SpecError(f"subscribed.{kind} must be a mapping")
-        settings = {**defaults, **own}
+    for kind, own, common in _background("subscribed", config, defaults):
         topic = own.get("topic")
         if not isinstance(topic, str) or not topic:
             raise SpecError(f"subscribed.{kind}: 'topic' must name the variable holding the topic")
-        for name in ("memorySize", "timeout"):
-            if not isinstance(settings.get(name), int):
-                raise SpecError(f"subscribed.{kind}: '{name}' must be an integer")
-        built.append(
-            Subscribed(
-                kind=str(kind),
-                topic=topic,
-                filter_key=_strings(own.get("filterKey"), f"subscribed.{kind}.filterKey"),
-                handler=settings["handler"],
-                runtime=settings["runtime"],
-                memory_mb=settings["memorySize"],
-                timeout_s=settings["timeout"],
-                variables=_strings(own.get("variables"), f"subscribed.{kind}.variables"),
-                role=str(own.get("role") or "SCF_ROLE"),
-            )
-        )
+        filter_key = _strings(own.get("filterKey"), f"subscribed.{kind}.filterKey")
+        built.append(Subscribed(topic=topic, filter_key=filter_key, **common))
     return tuple(built)
 
 
