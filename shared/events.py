@@ -284,4 +284,3 @@ MODELS: dict[str, type[CallbackEvent]] = {
 }
 if {kind: model.event_code for kind, model in MODELS.items()} != EVENT_CODES:  # one vocabulary
     raise ImportError("shared/events.py models and shared/vocabulary.py EVENT_CODES disagree")
-EVENT_TYPES = EVENT_CODES  # the tools' older name for the same mapping

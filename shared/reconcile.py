@@ -37,9 +37,8 @@ from shared.events import MODELS, StreamBegin, StreamEnd
 from shared.layout import canonical_json, encode_part, event_key
 from shared.live import LiveApi, Record, Session, iso, load_live_settings
 from shared.logs import emit
-from shared.vocabulary import EVENT_CODES, QUARANTINE, SESSIONS
+from shared.vocabulary import KIND_OF_CODE, QUARANTINE, SESSIONS
 
-KIND_OF_CODE = {code: kind for kind, code in EVENT_CODES.items()}
 REPORTS = "reconcile/"
 CURSOR = "reconcile/cursor.json"
 DEFAULT_WINDOW_MINUTES = 180

@@ -16,6 +16,8 @@ EVENT_CODES: dict[str, int] = {
 """Each function kind (= functions/<kind>/) and the CSS `event_type` it receives."""
 
 KINDS: tuple[str, ...] = tuple(EVENT_CODES)
+KIND_OF_CODE: dict[int, str] = {code: kind for kind, code in EVENT_CODES.items()}
+"""The function kind that receives each CSS `event_type`."""
 SESSION_KINDS = ("stream_begin", "stream_end")
 
 SUGGESTIONS = ("Block", "Review", "Pass")

@@ -20,9 +20,7 @@ from urllib.parse import urlsplit
 from shared.layout import quarantine_key
 from shared.signing import sign
 from shared.storage import CosStore
-from shared.vocabulary import EVENT_CODES, QUARANTINE
-
-KIND_OF_EVENT_TYPE = {code: kind for kind, code in EVENT_CODES.items()}
+from shared.vocabulary import KIND_OF_CODE, QUARANTINE
 
 
 @dataclass
@@ -37,7 +35,7 @@ class Entry:
         """The function that handles this payload's event_type, if any does."""
         value = self.payload.get("event_type")
         try:
-            return KIND_OF_EVENT_TYPE.get(int(value))  # type: ignore[arg-type]
+            return KIND_OF_CODE.get(int(value))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return None
 
