@@ -5,7 +5,7 @@
 # vendored beside them, plus bytecode; build/<kind>.zip is the same folder for a console upload.
 #
 #   scripts/package.sh                  # SCF target (default): manylinux x86-64 wheels for CPython 3.10
-#   scripts/package.sh --target local   # wheels for the Python running this script (used by the tests)
+#   scripts/package.sh --target local   # wheels for the Python running this script (used by the bench)
 #
 # Options: --out DIR (default build: DIR/<kind>/, DIR/<kind>.zip, DIR/packages.manifest.txt),
 #          --python PY (interpreter whose pip installs; default .venv/bin/python, else python3),
@@ -168,7 +168,8 @@ done
 if [ "$BYTECODE" = yes ]; then
   # unchecked-hash for the vendored libraries: SCF unpacks the zip with new mtimes, which would
   # invalidate timestamp-based .pyc files, and these files never change once deployed.
-  "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$VENDOR" -p / "$VENDOR"
+  # PYTHONHASHSEED=0: marshal writes sets in hash order, so a random seed gives other bytes each build.
+  PYTHONHASHSEED=0 "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$VENDOR" -p / "$VENDOR"
 fi
 
 for kind in "${KINDS[@]}"; do
@@ -180,7 +181,7 @@ for kind in "${KINDS[@]}"; do
   (find shared -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cp --parents -t "$package")
   if [ "$BYTECODE" = yes ]; then
     # checked-hash for our own code: an edit made in SCF's console still takes effect.
-    "$BYTECODE_PYTHON" -m compileall -q --invalidation-mode checked-hash -s "$package" -p / \
+    PYTHONHASHSEED=0 "$BYTECODE_PYTHON" -m compileall -q --invalidation-mode checked-hash -s "$package" -p / \
       "$package/shared" "$package/index.py"
   fi
 done
@@ -189,8 +190,7 @@ if [ "$BYTECODE" = yes ]; then
 fi
 
 "$PYTHON" - "$OUT" "$TARGET" "$SCF_ABI" "$MAX_MB" "${KINDS[@]}" <<'PY'
-import os, re, sys, zipfile
-from concurrent.futures import ThreadPoolExecutor
+import filecmp, os, re, shutil, sys, zipfile
 from pathlib import Path
 
 out, target, abi, max_mb, kinds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
@@ -206,21 +206,42 @@ if target == "scf":
         sys.exit(f"package.sh: extensions not built for CPython {abi}: {', '.join(wrong)}")
 
 
-def build_zip(kind: str) -> tuple[str, int, int, int]:
-    # Deterministic zip: sorted entries, fixed timestamps, so an unchanged build gives the same bytes.
-    folder, zip_path = out / kind, out / f"{kind}.zip"
-    entries = sorted(p for p in folder.rglob("*") if p.is_file())
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in entries:
-            info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
-    return kind, zip_path.stat().st_size, sum(p.stat().st_size for p in entries), len(entries)
+def entries_of(kind: str) -> dict[str, Path]:
+    folder = out / kind
+    return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-with ThreadPoolExecutor(max_workers=len(kinds)) as pool:  # zlib releases the GIL
-    built = list(pool.map(build_zip, kinds))
+def add(archive: zipfile.ZipFile, name: str, path: Path) -> None:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed timestamps
+    info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, path.read_bytes(), compresslevel=9)
+
+
+# Deterministic zips: an unchanged build gives the same bytes. The packages differ only in their
+# door (index.py and its bytecode), so what every package holds byte for byte is compressed once,
+# sorted, into a common archive; each zip is a copy of it with its own files appended, sorted.
+entries = {kind: entries_of(kind) for kind in kinds}
+first = entries[kinds[0]]
+common = sorted(
+    name
+    for name in first
+    if all(name in entries[k] and filecmp.cmp(first[name], entries[k][name], shallow=False) for k in kinds[1:])
+)
+common_zip = out / ".common.zip"
+with zipfile.ZipFile(common_zip, "w", zipfile.ZIP_DEFLATED) as archive:
+    for name in common:
+        add(archive, name, first[name])
+built = []
+for kind in kinds:
+    zip_path = out / f"{kind}.zip"
+    shutil.copyfile(common_zip, zip_path)
+    with zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(set(entries[kind]) - set(common)):
+            add(archive, name, entries[kind][name])
+    files = entries[kind].values()
+    built.append((kind, zip_path.stat().st_size, sum(p.stat().st_size for p in files), len(entries[kind])))
+common_zip.unlink()
 
 vendored = []
 for metadata in sorted(out.joinpath(kinds[0]).glob("*.dist-info/METADATA")):
