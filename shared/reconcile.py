@@ -124,6 +124,10 @@ class Run:
     every_record: bool = False
     """Ingest records CSS counted as delivered too (normally only the failed ones need it)."""
     _seen: set[str] = field(default_factory=set)
+    _done: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """(kind, request) written this run -> whether it was quarantined. CSS's retries of a callback
+    carry the same request: the first copy is written, the others are known stored without a COS
+    call (they count as a rerun would count them)."""
 
     def streams(self, start: float, end: float, only: str | None) -> tuple[list[tuple[str, str, str]], list[Session]]:
         """The streams to check and the sessions to close.
@@ -181,6 +185,13 @@ class Run:
             else:
                 report.backfilled[kind] += 1
             return
+        quarantined = self._done.get((kind, record.request))
+        if quarantined is not None:
+            if quarantined:
+                report.quarantined += 1
+            else:
+                report.already_stored += 1
+            return
         record_id = f"reconcile-{report.run_id}"
         try:
             outcome = pipeline.backfill(kind, payload, self.inst, Budget(60.0), record_id)
@@ -193,6 +204,7 @@ class Run:
             report.quarantined += 1
         else:
             report.already_stored += 1
+        self._done[(kind, record.request)] = outcome.outcome == "quarantined"
 
     def _stored_or_seen(self, kind: str, payload: dict[str, Any]) -> bool:
         try:
