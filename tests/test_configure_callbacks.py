@@ -1,11 +1,15 @@
 """scripts/configure_callbacks.py against the loopback `live` API stand-in, through the real SDK.
 
-Each run is the command a user types (a subprocess with the credentials in its environment);
-the stand-in records every call, so "the second run changes nothing" is checked on the wire.
+The first test runs the command a user types (a subprocess with the credentials in its
+environment); the others call the same command line in this process (tooling/callbacks.py `main`,
+given the same arguments and environment), which spares a Python start per run. The stand-in
+records every call, so "the second run changes nothing" is checked on the wire.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
@@ -16,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from devstack.live_api import LiveApiStandIn
+from tooling.callbacks import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "configure_callbacks.py"
@@ -32,20 +37,35 @@ EXPECTED_URLS = {
 
 
 @pytest.fixture
-def api() -> Iterator[LiveApiStandIn]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApiStandIn]:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # in this process as in the subprocess's bare environment
     with LiveApiStandIn() as running:
         yield running
 
 
 def configure(
-    api: LiveApiStandIn, *args: str, env: dict[str, str] | None = None, base: str | None = BASE
+    api: LiveApiStandIn,
+    *args: str,
+    env: dict[str, str] | None = None,
+    base: str | None = BASE,
+    as_subprocess: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, str(SCRIPT), "--domain", "push.example.com", "--endpoint", api.url, *args]
+    arguments = ["--domain", "push.example.com", "--endpoint", api.url, *args]
     if base is not None:
-        command += ["--base-url", base]
+        arguments += ["--base-url", base]
     environment = {"PATH": "/usr/bin:/bin", "LIVE_CALLBACK_KEYS": f"{KEY},older-key-kept-for-rotation"}
     environment.update(CREDENTIALS if env is None else env)
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    if as_subprocess:
+        command = [sys.executable, str(SCRIPT), *arguments]
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):  # argparse writes its errors there
+        try:
+            code = main(arguments, environment, out, err)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(arguments, code, out.getvalue(), err.getvalue())
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -54,7 +74,7 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_first_run_creates_the_template_and_binds_it_with_one_rule(api: LiveApiStandIn) -> None:
-    output = ok(configure(api))
+    output = ok(configure(api, as_subprocess=True))
 
     assert [action for action, _ in api.writes()] == ["CreateLiveCallbackTemplate", "CreateLiveCallbackRule"]
     [template] = api.templates.values()

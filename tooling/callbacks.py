@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,3 +229,77 @@ def callback_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     """--key, else $LIVE_CALLBACK_KEY, else the first of $LIVE_CALLBACK_KEYS (tooling/access.py)."""
     explicit = args.key or env.get("LIVE_CALLBACK_KEY", "").strip() or None
     return access.callback_key(explicit, env, development=False)[0]
+
+
+# The command line (scripts/configure_callbacks.py)
+
+
+def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="configure_callbacks",
+        description="Point CSS live callbacks at the deployed functions: one callback template, bound by one rule.",
+    )
+    parser.add_argument(
+        "--base-url", "--url", dest="base_url", help="base URL; the five routes of deploy/functions.yml are appended"
+    )
+    parser.add_argument(
+        "--urls-from",
+        type=Path,
+        metavar="FILE",
+        help="the five URLs from a file: JSON {kind: URL} or the saved output of `scf deploy` / `scf info`",
+    )
+    for key in ROUTES:
+        parser.add_argument(f"--{key.replace('_', '-')}-url", dest=f"{key}_url", help=f"{key} URL (Function URL)")
+    parser.add_argument(
+        "--domain", default=env.get("PUSH_DOMAIN"), help="push domain the callbacks are for (default: $PUSH_DOMAIN)"
+    )
+    parser.add_argument(
+        "--app-name",
+        default=env.get("APP_NAME") or DEFAULT_APP_NAME,
+        help="push path AppName (default: $APP_NAME, live)",
+    )
+    parser.add_argument(
+        "--key",
+        help="callback key (CallbackKey); default: the first of $LIVE_CALLBACK_KEYS (or $LIVE_CALLBACK_KEY)",
+    )
+    parser.add_argument(
+        "--template-name", default=DEFAULT_TEMPLATE_NAME, help="template to create or update (letters, digits, _, -)"
+    )
+    parser.add_argument("--region", default=env.get("REGION") or "ap-guangzhou", help="API region (default: $REGION)")
+    parser.add_argument("--endpoint", help="API endpoint, e.g. http://127.0.0.1:PORT for the local stand-in")
+    parser.add_argument("--replace-rule", action="store_true", help="rebind a domain/AppName bound to another template")
+    parser.add_argument("--dry-run", action="store_true", help="print the write requests (key masked), send none")
+    return parser.parse_args(argv)
+
+
+def main(
+    argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """scripts/configure_callbacks.py: 0 when the template and rule are as wanted, 1 when set-up is missing."""
+    out = out or sys.stdout
+    args = parse_args(argv, env)
+    try:
+        if not args.domain:
+            raise SetupError("no push domain: give --domain or set PUSH_DOMAIN")
+        if not DESCRIPTION_PATTERN.fullmatch(args.template_name):
+            raise SetupError("--template-name may hold only Chinese, letters, digits, _ and - (Live API rule)")
+        overrides = {key: getattr(args, f"{key}_url") for key in ROUTES}
+        desired = Desired(
+            template_name=args.template_name,
+            urls=notify_urls(args.base_url, overrides, args.urls_from),
+            callback_key=callback_key(args, env),
+            domain=args.domain,
+            app_name=args.app_name,
+        )
+        credential = credentials(env)
+        if credential is None and not args.dry_run:
+            raise SetupError(
+                "no credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+                "(or TENCENT_SECRET_ID and TENCENT_SECRET_KEY, as in .env)"
+            )
+        client = make_client(credential, args.region, args.endpoint) if credential else None
+        configure(desired, client, dry_run=args.dry_run, replace_rule=args.replace_rule, out=out)
+    except SetupError as exc:
+        print(f"configure_callbacks: {exc}", file=err or sys.stderr)
+        return 1
+    return 0
