@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tencentcloud.live.v20180801 import models
+
 from devstack.faults import FaultInjector
 from devstack.servers import StandIn
 
@@ -52,6 +54,9 @@ TEMPLATE_FIELDS = (
     "RecordExceptionNotifyUrl",
 )
 URL_FIELDS = tuple(f for f in TEMPLATE_FIELDS if f.endswith("NotifyUrl"))
+DESCRIBED_FIELDS = frozenset(name[1:] for name in vars(models.CallBackTemplateInfo()) if name.startswith("_"))
+"""What DescribeLiveCallbackTemplates answers per template: the SDK's own response model (it has no
+RecordStatusNotifyUrl, which the create and modify requests take)."""
 WRITE_ACTIONS = frozenset(
     {
         "CreateLiveCallbackTemplate",
@@ -316,7 +321,8 @@ class LiveApiStandIn(StandIn):
         return {}
 
     def _do_DescribeLiveCallbackTemplates(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"Templates": [dict(t) for t in sorted(self.templates.values(), key=lambda t: t["TemplateId"])]}
+        ordered = sorted(self.templates.values(), key=lambda t: t["TemplateId"])
+        return {"Templates": [{k: v for k, v in t.items() if k in DESCRIBED_FIELDS} for t in ordered]}
 
     def _do_CreateLiveCallbackRule(self, params: dict[str, Any]) -> dict[str, Any]:
         domain = _text(params, "DomainName", required=True)
