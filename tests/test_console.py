@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -158,6 +159,15 @@ class Opened:
     def figure(self, name: str) -> int:
         return int(self.page.locator(f"[data-figure={name}] .n").inner_text())
 
+    def wait_until(self, predicate: str, timeout: float = 10.0) -> None:
+        """Poll a JavaScript function from here: Playwright's wait_for_function, when it has to poll,
+        builds the predicate inside the page from a string, which the page's CSP (no 'unsafe-eval')
+        refuses and logs as an error."""
+        deadline = time.monotonic() + timeout
+        while not self.page.evaluate(predicate):
+            assert time.monotonic() < deadline, f"still false after {timeout} s: {predicate}"
+            self.page.wait_for_timeout(50)
+
     def check_clean(self) -> None:
         assert self.errors == []
         outside = [u for u in self.requests if u != self.url and not u.startswith(self.media)]
@@ -217,7 +227,7 @@ def test_a_stream_opens_from_the_keyboard_and_a_thumbnail_enlarges(opened: Opene
     assert with_hit.locator(".head").get_attribute("aria-expanded") == "true"
     outlined = with_hit.locator(".thumb.Block")
     assert outlined.count() >= 1
-    page.wait_for_function("[...document.querySelectorAll('.thumb img')].slice(0, 8).every(i => i.complete)")
+    opened.wait_until("() => [...document.querySelectorAll('.thumb img')].slice(0, 8).every(i => i.complete)")
     loaded = with_hit.locator(".thumb img").evaluate_all("imgs => imgs.slice(0, 8).map(i => i.naturalWidth)")
     assert loaded and all(width == 160 for width in loaded)  # the stand-in's pictures, not broken links
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -226,7 +236,7 @@ def test_a_stream_opens_from_the_keyboard_and_a_thumbnail_enlarges(opened: Opene
     outlined.first.click()
     lightbox = page.locator("#lightbox")
     assert lightbox.is_visible()
-    page.wait_for_function("document.getElementById('lightbox-img').complete")
+    opened.wait_until("() => document.getElementById('lightbox-img').complete")
     shown = page.locator("#lightbox-img").bounding_box()
     assert shown and shown["width"] > 400  # enlarged from a 122-pixel thumbnail
     assert "Block" in page.locator("#lightbox-caption").inner_text()
