@@ -89,7 +89,9 @@ case "$OUT" in
   "" | / | . | .. | "$ROOT") echo "package.sh: refusing to build into '$OUT'" >&2; exit 2 ;;
 esac
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/live-callbacks-package.XXXXXX")
+mkdir -p "$OUT"
+# The work folder sits beside the packages (same file system), so they can hard-link the vendored files.
+WORK=$(mktemp -d "$OUT/.package-work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 WHEELHOUSE=$WORK/wheelhouse
 mkdir -p "$WHEELHOUSE"
@@ -175,7 +177,8 @@ fi
 for kind in "${KINDS[@]}"; do
   package=$OUT/$kind
   mkdir -p "$package"
-  cp -a "$VENDOR/." "$package/"
+  # Hard links: the vendored files are the same bytes in every package (read-only once built).
+  cp -al "$VENDOR/." "$package/" 2>/dev/null || cp -a "$VENDOR/." "$package/"
   # Our code: the function's door at the package root, and the shared pipeline.
   cp "functions/$kind/index.py" "$package/index.py"
   (find shared -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cp --parents -t "$package")
