@@ -34,17 +34,15 @@ def picture(seed: str, moment: int, hit: str | None = None) -> bytes:
     base = (60 + digest[0] % 140, 60 + digest[1] % 140, 60 + digest[2] % 140)
     bar = (moment // 60 * 13) % WIDTH
     stripe = HIT_COLOURS.get(hit or "")
+    light, striped = b"\xf0\xf0\xf0", bytes(stripe) if stripe else b""
     rows = bytearray()
     for y in range(HEIGHT):
-        rows.append(0)  # filter: none
         shade = 0.55 + 0.45 * y / HEIGHT
-        for x in range(WIDTH):
-            if stripe and (x + y) // 8 % 3 == 0:
-                rows += bytes(stripe)
-            elif abs(x - bar) < 6:
-                rows += b"\xf0\xf0\xf0"
-            else:
-                rows += bytes(int(c * shade) for c in base)
+        plain = bytes(int(c * shade) for c in base)  # the row's colour, computed once per row
+        rows.append(0)  # filter: none
+        rows += b"".join(
+            striped if stripe and (x + y) // 8 % 3 == 0 else light if abs(x - bar) < 6 else plain for x in range(WIDTH)
+        )
     header = struct.pack(">IIBBBBB", WIDTH, HEIGHT, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
