@@ -22,6 +22,22 @@ from shared import claim, pipeline
 _serial = itertools.count(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first, so that no worker starts a long test when the others are almost done: the
+    tests marked heavy, the groups that run on one worker (the package build, the browser, the
+    deploy toolkit), the other slow tests, then the rest, each in file order. Every worker sorts
+    alike (pytest-xdist needs one order)."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("heavy"):
+            return 0
+        if item.get_closest_marker("xdist_group"):
+            return 1
+        return 2 if item.get_closest_marker("slow") else 3
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[DevStack]:
     with DevStack() as running:

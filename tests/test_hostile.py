@@ -81,6 +81,8 @@ def test_random_bytes_never_write(live: Live, kind: str, body: bytes, as_base64:
     assert cos_requests == publishes == 0
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 @_examples(2000)
 @given(kind=st.sampled_from(KINDS), value=json_values, trigger=st.sampled_from(["apigw", "url", "direct"]))
 def test_random_json_without_a_valid_signature_never_writes(live: Live, kind: str, value: Any, trigger: str) -> None:
@@ -95,6 +97,8 @@ def test_random_json_without_a_valid_signature_never_writes(live: Live, kind: st
     assert cos_requests == publishes == 0
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 @_examples(2000)
 @given(
     kind=st.sampled_from(KINDS),
@@ -118,6 +122,8 @@ def test_forged_and_replayed_signatures_never_write(live: Live, kind: str, key: 
     assert cos_requests == publishes == 0
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 @_examples(1500)
 @given(kind=st.sampled_from(KINDS), data=st.data())
 def test_signed_payloads_with_wrong_types_are_stored_or_quarantined_inside_their_folder(
@@ -144,6 +150,8 @@ def test_signed_payloads_with_wrong_types_are_stored_or_quarantined_inside_their
     assert publishes <= 1
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 @_examples(1500)
 @given(kind=st.sampled_from(KINDS), stream=hostile_text, app=hostile_text, appname=hostile_text)
 def test_hostile_stream_ids_never_leave_their_folder(

@@ -307,6 +307,8 @@ def test_timeline_notes_an_end_that_precedes_its_begin() -> None:
 # The local stack as a developer runs it
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path: Path) -> None:
     own_key = "my-own-callback-key-0123"
     env = {**os.environ, "LIVE_CALLBACK_KEYS": own_key}

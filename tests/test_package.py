@@ -5,8 +5,9 @@ bytecode for CPython 3.10). Each function's zip is unpacked into a fresh folder 
 own clean CPython 3.10 interpreter, SCF's runtime version (`-S -s`, import path = that folder + the
 standard library), its handler loaded by SCF's documented `file.function` rule: handler
 `index.main_handler` = function `main_handler` of the module `index`, a .py file at the code
-package root, on whose folder SCF puts the path. The interpreter talks to the loopback COS and TDMQ stand-ins, so a dependency missing from a package,
-a module only the dev environment has, or a handler path SCF would not resolve fails here.
+package root, on whose folder SCF puts the path. The interpreter talks to the loopback COS and
+TDMQ stand-ins, so a dependency missing from a package, a module only the dev environment has, or
+a handler path SCF would not resolve fails here.
 
 What CSS sees is checked per deployed path: the Function URL event and the API Gateway event
 (integrated response on, as tests/test_toolkit_contract.py proves the deploy sets it) go in, the

@@ -27,6 +27,7 @@ REPORT = ROOT / "build" / "reliability" / "volume.json"
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_duplicated_shuffled_concurrent_traffic_is_stored_exactly_once(live: Live) -> None:
     scenario = plan(streams=50, seed=2026, snapshot_interval=30)
     assert len(scenario.callbacks) >= 2000
