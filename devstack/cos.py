@@ -42,12 +42,16 @@ class CosDialect:
 
     - `x-cos-meta-*` is S3's `x-amz-meta-*` (both ways), `x-cos-acl` is `x-amz-acl`;
     - `x-cos-forbid-overwrite: true` (create only if absent) is answered as COS does, 409
-      FileAlreadyExists, and atomically: such PUTs are serialised, as COS serialises them.
+      FileAlreadyExists, and atomically.
+
+    moto's backends are not thread-safe (a listing that meets a concurrent PUT can fail inside moto,
+    getmoto/moto#372), while COS is: every request reaches moto under one lock, its answer read
+    whole. Fault injection sits outside (devstack/faults.py), so a hanging answer holds no lock.
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
-        self._create_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         for name in [n for n in environ if n.startswith("HTTP_X_COS_META_")]:
@@ -71,10 +75,9 @@ class CosDialect:
             ]
             return start_response(status, renamed, *args)
 
-        if not (forbid_overwrite and environ.get("REQUEST_METHOD") == "PUT"):
-            return self.app(environ, cos_start_response)  # type: ignore[no-any-return]
-        environ["HTTP_IF_NONE_MATCH"] = "*"
-        with self._create_lock:
+        if forbid_overwrite and environ.get("REQUEST_METHOD") == "PUT":
+            environ["HTTP_IF_NONE_MATCH"] = "*"
+        with self._lock:
             chunks = list(self.app(environ, cos_start_response))
         return [_exists_body()] if refused else chunks
 
