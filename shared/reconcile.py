@@ -125,9 +125,11 @@ class Run:
     """Ingest records CSS counted as delivered too (normally only the failed ones need it)."""
     _seen: set[str] = field(default_factory=set)
     _done: dict[tuple[str, str], bool] = field(default_factory=dict)
-    """(kind, request) written this run -> whether it was quarantined. CSS's retries of a callback
-    carry the same request: the first copy is written, the others are known stored without a COS
-    call (they count as a rerun would count them)."""
+    """(kind, request) written this run -> whether it was quarantined. When CSS's retries of a
+    callback carry the same request (the Live API stand-in's records do; not verified against CSS),
+    the first copy is written and the others are known stored without a COS call, counted as a
+    rerun would count them. Retries that differ (a new `t`/`sign`) are each written, create-only,
+    as before: nothing depends on the assumption but the number of COS calls."""
 
     def streams(self, start: float, end: float, only: str | None) -> tuple[list[tuple[str, str, str]], list[Session]]:
         """The streams to check and the sessions to close.
