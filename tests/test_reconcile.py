@@ -132,7 +132,7 @@ def test_an_outage_longer_than_css_retries_is_restored_by_one_run_and_a_second_w
     answer = css.reconcile()
     seconds = time.monotonic() - started
     assert answer["code"] == 0 and answer["complete"]
-    # CSS's 13 copies of a callback carry one request: it is written once, not read back 12 times.
+    # The simulated CSS's 13 copies of a callback carry one request: written once, not 13 times.
     assert live.stack.cos.faults.requests - cos_before < 3 * len(lost)
     assert _stored(live) == _expected(healthy + lost), "stored = sent"
     hits = [json.loads(m["MsgContent"]) for m in live.published()]
