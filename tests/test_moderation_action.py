@@ -179,27 +179,34 @@ def test_dry_run_calls_nothing_and_records_what_would_happen(mod: Moderation) ->
     assert all(c["dry_run"] for c in by_decision["forbid"]["calls"])
 
 
+def _deliver_together(mod: Moderation, event: dict[str, Any], copies: int, tries: int) -> list[str]:
+    """`copies` deliveries of `event` at once, each retried as SCF retries an invocation that
+    failed (a copy that found the hit in progress raises): the outcome each finally got."""
+    outcomes: list[str] = []
+
+    def deliver() -> None:
+        for _ in range(tries):
+            try:
+                outcomes.append(mod.invoke(event)["results"][0]["outcome"])
+                return
+            except RuntimeError:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=deliver) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_redelivery_the_same_hit_published_twice_and_concurrent_copies_act_once(mod: Moderation) -> None:
     mod.hit("bad-dup")
     (message,) = mod.live.published()
     for _ in range(3):  # redelivered, and published again with the same dedupe_id
         assert mod.invoke(cmq_event([message]))["results"][0]["outcome"] == "duplicate"
     copy = {**message, "MsgId": "msg-second-publish"}
-    outcomes: list[str] = []
-
-    def deliver() -> None:
-        for _ in range(50):  # SCF retries a copy that found the hit in progress
-            try:
-                outcomes.append(mod.invoke(cmq_event([copy], tags_as_string=True))["results"][0]["outcome"])
-                return
-            except RuntimeError:
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = _deliver_together(mod, cmq_event([copy], tags_as_string=True), copies=8, tries=50)
     assert outcomes == ["duplicate"] * 8
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
 
@@ -211,21 +218,7 @@ def test_concurrent_first_copies_act_once(mod: Moderation) -> None:
     for key in list(mod.ledger()):  # forget the first run: the same hit, now with a policy that acts
         mod.live.stack.cos.client().delete_object(Bucket=mod.live.bucket, Key=key)
     mod.configure(ACTION_ON_BLOCK="forbid")
-    outcomes: list[str] = []
-
-    def deliver() -> None:
-        for _ in range(100):
-            try:
-                outcomes.append(mod.invoke(cmq_event([message]))["results"][0]["outcome"])
-                return
-            except RuntimeError:
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = _deliver_together(mod, cmq_event([message]), copies=6, tries=100)
     assert sorted(outcomes) == ["acted"] + ["duplicate"] * 5
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
 

@@ -255,12 +255,18 @@ def test_an_http_event_is_refused_before_any_live_api_call(css: Css) -> None:
     assert css.api.calls == []
 
 
-def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(css: Css, live: Live) -> None:
+def _lost_snapshots(css: Css, live: Live, prefix: str, streams: int) -> None:
+    """One snapshot per stream `<prefix>-<n>` sent while COS refuses every write (the fault stays
+    set), each stream with a live push session the Live API reports."""
     now = int(time.time())
     live.stack.cos.faults.set("error", status=503)
-    for n in range(4):
-        css.send("snapshot", payloads.snapshot(f"slow-{n}", create_time=now - 100))
-        css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"slow-{n}", now - 200, None)
+    for n in range(streams):
+        css.send("snapshot", payloads.snapshot(f"{prefix}-{n}", create_time=now - 100))
+        css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"{prefix}-{n}", now - 200, None)
+
+
+def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(css: Css, live: Live) -> None:
+    _lost_snapshots(css, live, "slow", 4)
     live.stack.cos.faults.set("slow", delay=0.4)  # each backfill takes 0.4 s
     # 30.6 s of SCF time minus the 30 s reserve: time for a stream or two, not four.
     first = css.reconcile(time_limit_in_ms=30_600)
@@ -276,11 +282,7 @@ def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(cs
 
 
 def test_the_sdk_retries_rate_limited_queries(css: Css, live: Live) -> None:
-    now = int(time.time())
-    live.stack.cos.faults.set("error", status=503)
-    for n in range(12):
-        css.send("snapshot", payloads.snapshot(f"busy-{n}", create_time=now - 100))
-        css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"busy-{n}", now - 200, None)
+    _lost_snapshots(css, live, "busy", 12)
     live.stack.cos.faults.clear()
     css.api.records_per_second = 3  # an account already using most of its 20 queries a second
     answer = css.reconcile()
