@@ -43,13 +43,11 @@ class Function:
         return self.kind.replace("_", "-")
 
 
-@dataclass(frozen=True)
-class Scheduled:
-    """A function run by an SCF timer trigger (reconcile): no route, no callback template field."""
+@dataclass(frozen=True, kw_only=True)
+class Triggered:
+    """A function run by an SCF trigger other than HTTP: no route, no callback template field."""
 
     kind: str
-    cron: str
-    """SCF's seven-field cron: second minute hour day month weekday year."""
     handler: str
     runtime: str
     memory_mb: int
@@ -59,21 +57,22 @@ class Scheduled:
     """The deployer's variable naming this function's execution role."""
 
 
-@dataclass(frozen=True)
-class Subscribed:
-    """A function run by an SCF CMQ topic trigger (moderation_action): no route, no template field."""
+@dataclass(frozen=True, kw_only=True)
+class Scheduled(Triggered):
+    """Run by an SCF timer trigger (reconcile)."""
 
-    kind: str
+    cron: str
+    """SCF's seven-field cron: second minute hour day month weekday year."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscribed(Triggered):
+    """Run by an SCF CMQ topic trigger (moderation_action)."""
+
     topic: str
     """The deployer's variable naming the topic (the trigger's `name`)."""
     filter_key: tuple[str, ...]
     """Message tags delivered to it (the trigger's `filterKey`)."""
-    handler: str
-    runtime: str
-    memory_mb: int
-    timeout_s: int
-    variables: tuple[str, ...]
-    role: str = "SCF_ROLE"
 
 
 @dataclass(frozen=True)
