@@ -218,7 +218,9 @@ def add(archive: zipfile.ZipFile, name: str, path: Path) -> None:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed timestamps
     info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    archive.writestr(info, path.read_bytes(), compresslevel=9)
+    # zlib's default level 6: level 9 took four times the CPU (4.6 s against 1.1 s for the seven
+    # zips) to make them 0.6 % smaller (50 KB of 8.4 MiB); unpacking costs the same either way.
+    archive.writestr(info, path.read_bytes(), compresslevel=6)
 
 
 # Deterministic zips: an unchanged build gives the same bytes. The packages differ only in their
