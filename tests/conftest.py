@@ -23,19 +23,29 @@ _serial = itertools.count(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest first, so that no worker starts a long test when the others are almost done: the
-    tests marked heavy, the groups that run on one worker (the package build, the browser, the
-    deploy toolkit), the other slow tests, then the rest, each in file order. Every worker sorts
-    alike (pytest-xdist needs one order)."""
+    """The order in which scripts/test.sh hands tests out (`--dist loadgroup --no-loadscope-reorder`:
+    each worker takes the next unit in this order, a group being one unit, and holds two more):
+    the fault tests that wait for timeouts (the "waits" group, the longest chain, mostly idle), the
+    tests marked heavy (tens of seconds of CPU each, one per worker from the start), the other
+    groups (the package build, the browser, the deploy toolkit), the other slow tests, then the
+    rest, each in file order. So no worker starts a long test when the others are almost done.
+    Every worker sorts alike (pytest-xdist needs one order)."""
 
     def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("heavy"):
+        group = item.get_closest_marker("xdist_group")
+        if group is not None and WAITS in (*group.args, *group.kwargs.values()):
             return 0
-        if item.get_closest_marker("xdist_group"):
+        if item.get_closest_marker("heavy"):
             return 1
-        return 2 if item.get_closest_marker("slow") else 3
+        if group is not None:
+            return 2
+        return 3 if item.get_closest_marker("slow") else 4
 
     items.sort(key=rank)
+
+
+WAITS = "waits"
+"""The xdist group of the tests that mostly wait for real timeouts (tests/test_faults.py)."""
 
 
 @pytest.fixture(scope="session")

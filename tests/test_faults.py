@@ -21,7 +21,7 @@ from devstack import payloads, triggers
 from devstack.faults import Predicate, claims, marks, method
 from devstack.servers import closed_port
 from shared import pipeline
-from tests.conftest import Live
+from tests.conftest import WAITS, Live
 
 CSS_RETRY_SECONDS = 60
 """CSS retries a failed push, end, record or moderation callback a minute later."""
@@ -33,7 +33,7 @@ BUDGET_ANSWER_SECONDS = 12.5
 """Nothing outlives the pipeline's 12 s budget (README, "Timing")."""
 REPORT = Path(__file__).resolve().parent.parent / "build" / "reliability" / "faults.json"
 
-pytestmark = pytest.mark.xdist_group("waits")
+pytestmark = pytest.mark.xdist_group(WAITS)
 """These tests spend their time waiting for real timeouts (about 100 s, little CPU): one worker runs
 them in turn while the others run the busy tests; scripts/test.sh starts one worker more than
 there are cores for them. (Two such workers, each with half of them, measured slower: 151 s

@@ -82,7 +82,6 @@ def test_random_bytes_never_write(live: Live, kind: str, body: bytes, as_base64:
 
 
 @pytest.mark.slow
-@pytest.mark.heavy
 @_examples(2000)
 @given(kind=st.sampled_from(KINDS), value=json_values, trigger=st.sampled_from(["apigw", "url", "direct"]))
 def test_random_json_without_a_valid_signature_never_writes(live: Live, kind: str, value: Any, trigger: str) -> None:
@@ -98,7 +97,6 @@ def test_random_json_without_a_valid_signature_never_writes(live: Live, kind: st
 
 
 @pytest.mark.slow
-@pytest.mark.heavy
 @_examples(2000)
 @given(
     kind=st.sampled_from(KINDS),

@@ -308,7 +308,6 @@ def test_timeline_notes_an_end_that_precedes_its_begin() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.heavy
 def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path: Path) -> None:
     own_key = "my-own-callback-key-0123"
     env = {**os.environ, "LIVE_CALLBACK_KEYS": own_key}
