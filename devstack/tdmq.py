@@ -121,7 +121,9 @@ class TdmqStandIn(StandIn):
         """The topics' MaxMsgSize (1-64 KB in TDMQ; 64 KB by default)."""
         self.journal = journal
         self.echo = echo
-        self.messages: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
+        """Every accepted message, in order, and the same per topic (`published` reads them)."""
+        self._by_topic: dict[str, list[dict[str, Any]]] = {}
         self.subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
         self.serve(FaultInjector(self._app, _tdmq_error), port)
@@ -148,8 +150,15 @@ class TdmqStandIn(StandIn):
                 self.subscriptions.remove(subscription)
 
     def published(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """The messages accepted on `topic` (on every topic when None), in order."""
         with self._lock:
-            return [m for m in self.messages if topic is None or m["TopicName"] == topic]
+            return list(self._messages if topic is None else self._by_topic.get(topic, ()))
+
+    def forget(self) -> None:
+        """Drop every accepted message, as if none had been published."""
+        with self._lock:
+            self._messages.clear()
+            self._by_topic.clear()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         action = environ.get("HTTP_X_TC_ACTION", "")
@@ -182,7 +191,8 @@ class TdmqStandIn(StandIn):
             "at": time.time(),
         }
         with self._lock:
-            self.messages.append(message)
+            self._messages.append(message)
+            self._by_topic.setdefault(topic, []).append(message)
             if self.journal is not None:
                 with self.journal.open("a", encoding="utf-8") as journal:
                     journal.write(json.dumps(message, ensure_ascii=False) + "\n")

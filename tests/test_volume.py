@@ -138,7 +138,7 @@ def test_a_stale_pending_claim_is_taken_over_and_a_fresh_one_is_left_to_its_owne
     (key,) = live.objects("moderation/")
     now = str(int(time.time()))
     store.put_json(key, live.objects()[key], {"state": "pending", "owner": "crashed", "claimed-at": now})
-    live.stack.tdmq.messages.clear()
+    live.stack.tdmq.forget()
 
     fresh = live.invoke("porn_detect", hit)
     assert (fresh["statusCode"], live.logs[-1]["outcome"]) == (503, "in_progress")  # not "done": CSS comes back
