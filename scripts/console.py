@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         built = int(time.time())
         page = render_html(timeline, window, built)
         name = page_name(window, built)
-        path = write_page(args.output or access.STATE_DIR / "console" / name, page)
+        path = write_page(args.output or access.state_dir() / "console" / name, page)
         print(
             f"console: {len(timeline['streams'])} streams, {len(page.encode()) / 1e6:.2f} MB page, built in"
             f" {time.monotonic() - started:.1f} s"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devstack.gateway import ROUTES_FILE
-from tooling.access import STATE_DIR
+from tooling.access import state_dir
 from tooling.localstack import run
 
 
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cos-port", type=int, default=0, help="COS stand-in port (default: any free port)")
     p.add_argument("--tdmq-port", type=int, default=0, help="TDMQ stand-in port (default: any free port)")
     p.add_argument("--routes", type=Path, default=ROUTES_FILE, help="deploy spec to take routes from")
-    p.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs, messages, stack.env (default .local/)")
+    p.add_argument("--state-dir", type=Path, default=state_dir(), help="logs, messages, stack.env (default .local/)")
     p.add_argument("--quiet", action="store_true", help="do not print a line per invocation")
     demo = p.add_argument_group("demo")
     demo.add_argument("--demo", action="store_true", help="send simulated traffic, print the timeline, exit")

@@ -19,10 +19,19 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = Path(os.environ.get("LIVE_LOCAL_STATE_DIR") or ROOT / ".local")
-"""The local stack's state (stack.env, logs, messages); LIVE_LOCAL_STATE_DIR moves it (the tests do)."""
-STACK_ENV = STATE_DIR / "stack.env"
-"""Written by the running local stack: its COS stand-in's variables and LOCAL_GATEWAY_URL."""
+
+
+def state_dir() -> Path:
+    """The local stack's state (stack.env, logs, messages); LIVE_LOCAL_STATE_DIR moves it (the tests do).
+    Read when asked, not at import, so that a tool run again in one process sees the current value."""
+    return Path(os.environ.get("LIVE_LOCAL_STATE_DIR") or ROOT / ".local")
+
+
+def stack_env() -> Path:
+    """Written by the running local stack: its COS stand-in's variables and LOCAL_GATEWAY_URL."""
+    return state_dir() / "stack.env"
+
+
 GATEWAY_VARIABLE = "LOCAL_GATEWAY_URL"
 LOCAL_URL = "http://127.0.0.1:9000"
 """The local stack's gateway by default (./scripts/local.sh)."""
@@ -41,7 +50,7 @@ class SetupError(Exception):
 def add_arguments(parser: argparse.ArgumentParser, key: bool = False) -> None:
     """The flags that say where the stored data is (and, with `key`, which callback key signs)."""
     group = parser.add_argument_group("where the bucket is (default: the functions' variables)")
-    group.add_argument("--local", action="store_true", help=f"the running local stack ({_shown(STACK_ENV)})")
+    group.add_argument("--local", action="store_true", help=f"the running local stack ({_shown(stack_env())})")
     group.add_argument("--env-file", type=Path, help="read NAME=value settings from this file")
     group.add_argument("--bucket", help="COS bucket as name-appid (default: $COS_BUCKET)")
     group.add_argument("--region", help="the bucket's region (default: $COS_REGION)")
@@ -66,7 +75,7 @@ def environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, s
     merged = dict(env)
     local = bool(getattr(args, "local", False))
     env_file = getattr(args, "env_file", None)
-    path = STACK_ENV if local and env_file is None else env_file
+    path = stack_env() if local and env_file is None else env_file
     if path is not None:
         if not path.is_file():
             raise SetupError(f"{_shown(path)} not found" + (NOT_RUNNING if local else ""))

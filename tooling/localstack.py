@@ -31,7 +31,7 @@ from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
 from shared import pipeline
 from shared.config import load_settings
 from shared.errors import ConfigurationError
-from tooling.access import GATEWAY_VARIABLE, STATE_DIR
+from tooling.access import GATEWAY_VARIABLE, state_dir
 from tooling.browser import BrowserMissing, screenshot
 from tooling.console import parse_range, render_html, write_page
 from tooling.demomedia import attach_pictures
@@ -88,7 +88,7 @@ def banner(
         f"  topic         {topic_line}",
         f"  logs          {_shown(state / 'functions.log')} (one JSON line per invocation)",
     ]
-    where = "--local" if state == STATE_DIR else f"--env-file {_shown(state / 'stack.env')}"
+    where = "--local" if state == state_dir() else f"--env-file {_shown(state / 'stack.env')}"
     if not demo:
         lines += [
             "",
