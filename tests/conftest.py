@@ -8,8 +8,14 @@ import io
 import itertools
 import json
 import logging
+import os
+import runpy
+import sys
 import time
+import traceback
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,3 +221,38 @@ def strict_json(text: str | bytes) -> Any:
 
 def body_of(answer: Mapping[str, Any]) -> Any:
     return json.loads(answer["body"])
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command left: its exit status and what it printed (as subprocess.CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_here(script: Path, *args: str, env: Mapping[str, str]) -> Ran:
+    """`python script args` with exactly `env` as its environment, run in this process: runpy
+    executes the file as `__main__`, as the interpreter would, without starting one (about a second
+    of CPU each). A traceback lands in stderr with status 1, as it would from the command. Each
+    script the tests run this way also runs as a real subprocess in some test."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for name in list(os.environ):
+            if name not in env:
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setattr(sys, "argv", [str(script), *args])
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+            code = 0
+        except SystemExit as done:
+            if isinstance(done.code, str):
+                print(done.code, file=sys.stderr)
+            code = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    return Ran(code, out.getvalue(), err.getvalue())

@@ -1,7 +1,9 @@
 """The local stack: the gateway built from deploy/functions.yml, the simulator, the timeline and `local.py --demo`.
 
-HTTP goes over loopback to the real handlers, which reach the stand-ins through the real SDKs;
-the scripts run as subprocesses with the venv's Python, as a developer runs them.
+HTTP goes over loopback to the real handlers, which reach the stand-ins through the real SDKs.
+Each script runs as a subprocess with the venv's Python, as a developer runs it, in at least one
+test (`local.py` serving until Ctrl-C drives timeline, replay_quarantine and smoke that way); the
+other runs execute the same files in this process (`run_here`), which spares an interpreter start.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from devstack.stack import DEV_CALLBACK_KEY, DEV_CREDENTIALS
 from shared.events import MODELS
 from shared.layout import event_key
 from shared.vocabulary import KINDS
-from tests.conftest import Live
+from tests.conftest import Live, Ran, run_here
 from tooling.readmodel import LIVE, NO_BEGIN, NO_END, build_timeline
 from tooling.render import render
 
@@ -101,8 +103,12 @@ def run_script(name: str, *args: str, env: Mapping[str, str], timeout: float = 6
     )
 
 
+def run_script_here(name: str, *args: str, env: Mapping[str, str]) -> Ran:
+    return run_here(SCRIPTS / name, *args, env=env)
+
+
 def simulate(gateway: Gateway, live: Live, *args: str) -> dict[str, Any]:
-    done = run_script("simulate.py", "--url", gateway.url, "--json", "--no-progress", *args, env=script_env(live))
+    done = run_script_here("simulate.py", "--url", gateway.url, "--json", "--no-progress", *args, env=script_env(live))
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -211,7 +217,7 @@ def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway
 def test_timeline_json_matches_the_simulated_scenario(gateway: Gateway, live: Live) -> None:
     report = simulate(gateway, live, "--streams", "5", "--seed", "11", "--duplicates", "0.4", "--shuffle")
 
-    done = run_script("timeline.py", "--json", env=script_env(live))
+    done = run_script_here("timeline.py", "--json", env=script_env(live))
     assert done.returncode == 0, done.stderr
     timeline = json.loads(done.stdout)
     have = {s["stream_id"]: s["counts"] for s in timeline["streams"]}
@@ -224,7 +230,7 @@ def test_timeline_json_matches_the_simulated_scenario(gateway: Gateway, live: Li
     assert timeline["totals"]["live_sessions"] >= 1  # a run of 3+ streams has a stream still pushing
     assert {r["format"] for s in timeline["streams"] for r in s["recordings"]} == {"mp4", "flv", "hls", "aac"}
 
-    text = run_script("timeline.py", env=script_env(live))
+    text = run_script_here("timeline.py", env=script_env(live))
     assert text.returncode == 0 and f"{timeline['totals']['snapshots']} snapshots" in text.stdout
 
 
@@ -465,12 +471,12 @@ def test_a_tool_without_a_bucket_names_what_is_missing_without_a_traceback(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "TENCENT"))}
     env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)  # no local stack running there
     if tool != "smoke.py":  # the smoke test checks a bucket only when it is given one (test_smoke.py)
-        done = run_script(tool, *args, env=env)
+        done = run_script_here(tool, *args, env=env)
         assert done.returncode == 2, done.stdout + done.stderr
         assert "COS_BUCKET is not set" in done.stderr and "--local" in done.stderr
         assert "Traceback" not in done.stderr
 
-    local = run_script(tool, *args, "--local", env=env)
+    local = run_script_here(tool, *args, "--local", env=env)
     assert local.returncode == 2
     assert f"{tmp_path / 'stack.env'} not found (is ./scripts/local.sh running?)" in local.stderr
     assert "Traceback" not in local.stderr
