@@ -10,6 +10,10 @@
 # e.g. `-n 0` for one process, `-m "not slow"` for the quicker inner loop, a file or `-k` to narrow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Bytecode caches are written (git-ignored __pycache__/): with PYTHONDONTWRITEBYTECODE set, every
+# worker and every script the tests start compiled the project again, and pytest rewrote every
+# test module again, each run (collection: 3.4 s of CPU per worker instead of 1.3 s).
+unset PYTHONDONTWRITEBYTECODE
 
 . scripts/venv.sh
 
