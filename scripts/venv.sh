@@ -11,7 +11,8 @@
 # interpreter changes, .venv is made again from it (.venv/.python records which it was).
 if [ -z "${PYTHON:-}" ]; then
   PYTHON=python3
-  if /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  # ensurepip with its pip wheel: on Debian that is the python3-venv package, without which venv fails.
+  if /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11) or not ensurepip.version())' 2>/dev/null; then
     PYTHON=/usr/bin/python3
   fi
 fi

@@ -30,9 +30,9 @@ _serial = itertools.count(1)
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The order in which scripts/test.sh hands tests out (`--dist loadgroup --no-loadscope-reorder`:
-    each worker takes the next unit in this order, a group being one unit, and holds two more):
-    the fault tests that wait for timeouts (the "waits" group, the longest chain, mostly idle), the
-    tests marked heavy (tens of seconds of CPU each, one per worker from the start), the other
+    a worker with two tests or fewer left takes the next unit in this order, a group being one
+    unit): the fault tests that wait for timeouts (the "waits" group, the longest chain, mostly
+    idle), the tests marked heavy (20 s of CPU or more each, one per worker from the start), the other
     groups (the package build, the browser, the deploy toolkit), the other slow tests, then the
     rest, each in file order. So no worker starts a long test when the others are almost done.
     Every worker sorts alike (pytest-xdist needs one order)."""
