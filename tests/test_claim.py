@@ -64,6 +64,7 @@ def test_our_own_pending_claim_is_ours(store: CosStore) -> None:
     assert _claim(store, "me").acquire(BODY) == claim.ACQUIRED
 
 
+@pytest.mark.slow
 def test_our_own_create_whose_answer_is_lost_is_recognised(live: Live, store: CosStore) -> None:
     live.stack.cos.faults.set("lose_answer", when=claims, times=1)
     assert _claim(store).acquire(BODY) == claim.ACQUIRED

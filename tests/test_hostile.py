@@ -72,6 +72,7 @@ def _call(live: Live, kind: str, event: Any) -> tuple[dict[str, Any], int, int]:
     return answer, live.stack.cos.faults.requests - cos_before, len(live.published()) - published_before
 
 
+@pytest.mark.slow
 @_examples(2000)
 @given(kind=st.sampled_from(KINDS), body=st.binary(max_size=300), as_base64=st.booleans())
 def test_random_bytes_never_write(live: Live, kind: str, body: bytes, as_base64: bool) -> None:

@@ -189,6 +189,7 @@ def test_gateway_answers_as_api_gateway_would_and_stores_nothing_it_refuses(gate
 # Simulator and timeline against the gateway
 
 
+@pytest.mark.slow
 def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway, live: Live) -> None:
     report = simulate(gateway, live, "--streams", "4", "--seed", "3", "--duplicates", "0.5", "--shuffle")
 
@@ -214,6 +215,7 @@ def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway
     assert {m["suggestion"] for m in messages} <= {"Block", "Review"}
 
 
+@pytest.mark.slow
 def test_timeline_json_matches_the_simulated_scenario(gateway: Gateway, live: Live) -> None:
     report = simulate(gateway, live, "--streams", "5", "--seed", "11", "--duplicates", "0.4", "--shuffle")
 
@@ -399,6 +401,7 @@ class Output:
         return self.seen
 
 
+@pytest.mark.slow
 def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
     # The tools' --local finds the stack through its state folder, moved here so a developer's own
     # running stack (.local/) is neither read nor disturbed.

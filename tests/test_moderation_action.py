@@ -223,6 +223,7 @@ def test_concurrent_first_copies_act_once(mod: Moderation) -> None:
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
 
 
+@pytest.mark.slow
 def test_a_live_api_fault_fails_the_invocation_records_nothing_done_and_a_retry_acts_once(mod: Moderation) -> None:
     mod.api.faults.set("error", status=500, when=action("ForbidLiveStream"))
     mod.hit("bad-fault")

@@ -112,6 +112,7 @@ def _expected(sent: list[tuple[str, dict[str, Any]]]) -> Counter[str]:
     return Counter(FOLDER_OF[kind].rstrip("/") for kind, _ in sent)
 
 
+@pytest.mark.slow
 def test_an_outage_longer_than_css_retries_is_restored_by_one_run_and_a_second_writes_nothing(
     css: Css, live: Live
 ) -> None:
@@ -265,6 +266,7 @@ def _lost_snapshots(css: Css, live: Live, prefix: str, streams: int) -> None:
         css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, f"{prefix}-{n}", now - 200, None)
 
 
+@pytest.mark.slow
 def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(css: Css, live: Live) -> None:
     _lost_snapshots(css, live, "slow", 4)
     live.stack.cos.faults.set("slow", delay=0.4)  # each backfill takes 0.4 s
@@ -281,6 +283,7 @@ def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(cs
     assert "reconcile/cursor.json" not in live.objects()
 
 
+@pytest.mark.slow
 def test_the_sdk_retries_rate_limited_queries(css: Css, live: Live) -> None:
     _lost_snapshots(css, live, "busy", 12)
     live.stack.cos.faults.clear()
@@ -358,6 +361,7 @@ def test_the_command_line_runs_a_chosen_window_and_a_dry_run_writes_nothing(css:
     assert "COS_BUCKET is not set" in errors[-1]
 
 
+@pytest.mark.slow
 def test_the_simulators_traffic_lost_in_an_outage_is_restored_by_one_run(css: Css, live: Live) -> None:
     from shared.config import load_settings
     from tooling.outage import outage_and_repair
