@@ -27,6 +27,9 @@ from shared import claim, pipeline
 
 _serial = itertools.count(1)
 
+WAITS = "waits"
+"""The xdist group of the tests that mostly wait for real timeouts (tests/test_faults.py)."""
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The order in which scripts/test.sh hands tests out (`--dist loadgroup --no-loadscope-reorder`:
@@ -48,10 +51,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 3 if item.get_closest_marker("slow") else 4
 
     items.sort(key=rank)
-
-
-WAITS = "waits"
-"""The xdist group of the tests that mostly wait for real timeouts (tests/test_faults.py)."""
 
 
 @pytest.fixture(scope="session")
