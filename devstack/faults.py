@@ -13,6 +13,7 @@ protocol can fail while the others go through.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -139,3 +140,96 @@ class FaultInjector:
 def _broken() -> Iterator[bytes]:
     yield b"{"
     raise ConnectionAbortedError("injected: the connection drops mid-answer")
+
+
+class TricklingPeer:
+    """A raw HTTP peer on loopback that answers every request with headers at once and then a body
+    one byte every `delay` seconds, in one of three framings:
+
+    - `keep-alive`: HTTP/1.1 with a Content-Length, the connection kept open;
+    - `close`: HTTP/1.1 with `Connection: close` (http.client hands the socket to the response);
+    - `http/1.0`: an HTTP/1.0 status line, which closes after the answer just the same.
+
+    Not WSGI: waitress decides the framing itself. The answer's status line and body are the same
+    whatever is asked, so it stands in for COS (through `COS_PROXY`) or the topic (`CMQ_ENDPOINT`).
+    """
+
+    FRAMINGS = ("keep-alive", "close", "http/1.0")
+
+    def __init__(self, framing: str, body: bytes = b'{"code":0}', delay: float = 1.0) -> None:
+        if framing not in self.FRAMINGS:
+            raise ValueError(f"framing must be one of {self.FRAMINGS}")
+        self.framing, self.body, self.delay = framing, body, delay
+        self.requests = 0
+        self._stop = threading.Event()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name=f"trickle:{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TricklingPeer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def __enter__(self) -> TricklingPeer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # the accept timeout: look at the stop flag again
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            while not self._stop.is_set():
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                headers, _, rest = head.partition(b"\r\n\r\n")
+                length = 0
+                for line in headers.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip() or 0)
+                while len(rest) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    rest += chunk
+                self.requests += 1
+                status = b"HTTP/1.0 200 OK" if self.framing == "http/1.0" else b"HTTP/1.1 200 OK"
+                lines = [status, b"Content-Type: application/json", b"Content-Length: %d" % len(self.body)]
+                if self.framing == "close":
+                    lines.append(b"Connection: close")
+                conn.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+                for i in range(len(self.body)):
+                    if self._stop.wait(self.delay):
+                        return
+                    conn.sendall(self.body[i : i + 1])
+                if self.framing != "keep-alive":
+                    return
+        except OSError:
+            return
+        finally:
+            conn.close()

@@ -1,9 +1,14 @@
 """Hard deadlines for dependency calls: a call ends by its deadline whatever the peer does.
 
 A socket read timeout bounds each read, not the call: a peer that sends one byte every two
-seconds keeps a call alive forever. Every HTTP connection the SDKs open through a session from
-`session()` is registered with the calling thread's guard; one watchdog thread per instance shuts
-the guarded sockets down when the guard's deadline passes, which ends the blocked call at once.
+seconds keeps a call alive forever. Every socket the SDKs' HTTP connections use through a session
+given `mount()` is registered with the calling thread's guard; one watchdog thread per instance
+shuts the guarded sockets down when the guard's deadline passes, which ends the blocked call at once.
+
+The sockets themselves are tracked, not the connections holding them: when an answer will close
+the connection (`Connection: close`, an HTTP/1.0 peer), http.client hands the socket over to the
+response and sets `connection.sock` to None, so a cut that looked there would find nothing while
+the body trickles on.
 """
 
 from __future__ import annotations
@@ -28,21 +33,21 @@ _local = threading.local()
 class Guard:
     """One guarded call: the connections it used, and whether its deadline fired."""
 
-    __slots__ = ("connections", "deadline", "done", "fired")
+    __slots__ = ("deadline", "done", "fired", "sockets")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.connections: list[HTTPConnection] = []
+        self.sockets: list[socket.socket] = []
         self.fired = False
         self.done = False
 
     def cut(self) -> None:
         self.fired = True
-        for connection in self.connections:
-            sock = getattr(connection, "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+        for sock in self.sockets:
+            # shutdown, not close: it ends a read blocked in another thread at once, and works on a
+            # socket http.client has "closed" while the response still reads from it.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Watchdog:
@@ -94,20 +99,31 @@ def guarded(seconds: float) -> Iterator[Guard]:
 
 
 def _track(connection: HTTPConnection) -> None:
+    """Register the connection's socket (when it has one) with the calling thread's guard."""
     guard: Guard | None = getattr(_local, "guard", None)
-    if guard is not None and not guard.done:
-        guard.connections.append(connection)
-        if guard.fired:  # the deadline passed before this request started
+    sock = getattr(connection, "sock", None)
+    if guard is not None and not guard.done and sock is not None:
+        if sock not in guard.sockets:
+            guard.sockets.append(sock)
+        if guard.fired:  # the deadline passed before this request (or this connect) started
             guard.cut()
 
 
 class _GuardedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self)  # a new socket: the guard holds it whatever http.client does with it later
+
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _track(self)
+        _track(self)  # a reused keep-alive socket
         super().request(*args, **kwargs)
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _track(self)
         super().request(*args, **kwargs)

@@ -1,0 +1,61 @@
+"""shared/deadline.py: a guarded call ends at its deadline whatever framing the peer answers in.
+
+The peer sends its headers at once and then ten body bytes one a second. With keep-alive the
+socket stays on the connection; with `Connection: close` or an HTTP/1.0 status line http.client
+moves it into the response (`connection.sock` becomes None), which is where a cut that tracked
+connections instead of sockets lost it and the call ran the whole ten seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from devstack.faults import TricklingPeer
+from shared import deadline
+
+GUARD_SECONDS = 1.0
+BODY = b"0123456789"
+"""Ten seconds of body at one byte a second: far beyond the guard."""
+
+
+@pytest.mark.parametrize("framing", TricklingPeer.FRAMINGS)
+def test_a_guarded_request_ends_at_its_deadline_whatever_the_framing(framing: str) -> None:
+    session = deadline.mount(requests.Session())
+    with TricklingPeer(framing, BODY, delay=1.0) as peer:
+        started = time.monotonic()
+        with pytest.raises(requests.RequestException), deadline.guarded(GUARD_SECONDS) as guard:
+            session.get(peer.url + "/slow", timeout=(1, 5))
+        elapsed = time.monotonic() - started
+    assert guard.fired
+    assert elapsed < GUARD_SECONDS + 1.0, f"{framing}: the call ran {elapsed:.1f} s past a {GUARD_SECONDS} s guard"
+
+
+def test_a_request_that_starts_after_its_guard_fired_is_cut_at_once() -> None:
+    session = deadline.mount(requests.Session())
+    with TricklingPeer("close", BODY, delay=1.0) as peer, deadline.guarded(0.2) as guard:
+        time.sleep(0.4)  # the watchdog fires while no connection is open yet
+        assert guard.fired
+        started = time.monotonic()
+        with pytest.raises(requests.RequestException):
+            session.get(peer.url + "/late", timeout=(1, 5))
+        assert time.monotonic() - started < 1.0
+
+
+def test_an_earlier_guard_armed_after_a_later_one_still_fires_first() -> None:
+    session = deadline.mount(requests.Session())
+    # a long guard already sleeping in the watchdog, then a shorter one inside it
+    with TricklingPeer("keep-alive", BODY, delay=1.0) as peer, deadline.guarded(30):
+        started = time.monotonic()
+        with pytest.raises(requests.RequestException), deadline.guarded(GUARD_SECONDS):
+            session.get(peer.url + "/nested", timeout=(1, 5))
+        assert time.monotonic() - started < GUARD_SECONDS + 1.0
+
+
+def test_an_answer_within_the_deadline_is_read_whole() -> None:
+    session = deadline.mount(requests.Session())
+    with TricklingPeer("close", b"ok", delay=0.05) as peer, deadline.guarded(3) as guard:
+        answer = session.get(peer.url + "/quick", timeout=(1, 5))
+    assert answer.content == b"ok" and not guard.fired
