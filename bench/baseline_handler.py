@@ -2,7 +2,7 @@
 
 What a bare SCF function would do and no more: parse the JSON body, check md5(key + t), one
 `put_object` with the same COS SDK and client settings as `shared/storage.py`, and for a moderation
-hit one `PublishCmqMsg` as well. No models, no quarantine, no retry, no log line. Never deployed.
+hit one data-flow `PublishMessage` as well. No models, no quarantine, no retry, no log line. Never deployed.
 """
 
 from __future__ import annotations
@@ -36,35 +36,41 @@ _cos = CosS3Client(
     ),
     retry=0,
 )
-_tdmq: Any = None
-_models: Any = None
+_topic: Any = None
 
 
 def _publish(content: str, tag: str) -> None:
-    global _tdmq, _models
-    # Built on the first hit and kept, as shared/topic.py does; the four non-moderation
-    # functions never import the TDMQ SDK.
-    if _tdmq is None:
-        from tencentcloud.common.credential import Credential
-        from tencentcloud.common.profile.client_profile import ClientProfile
-        from tencentcloud.common.profile.http_profile import HttpProfile
-        from tencentcloud.tdmq.v20200217 import models
-        from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+    global _topic
+    # The data-flow API (1496/127318) as a bare handler would call it: form parameters signed as
+    # Tencent's CMQ SDK signs them (cmq/sign.py), one POST on a kept-alive requests session.
+    import base64
+    import hmac
+    import secrets
+    from urllib.parse import urlsplit
 
-        http = HttpProfile(
-            protocol=_env.get("TDMQ_SCHEME") or "https",
-            endpoint=_env.get("TDMQ_ENDPOINT") or None,
-            reqTimeout=3,
-            keepAlive=True,
-        )
-        credential = Credential(_env["TENCENTCLOUD_SECRETID"], _env["TENCENTCLOUD_SECRETKEY"], _TOKEN)
-        region = _env.get("TDMQ_REGION") or _env.get("TENCENTCLOUD_REGION") or _env["COS_REGION"]
-        _tdmq, _models = TdmqClient(credential, region, ClientProfile(httpProfile=http)), models
-    request = _models.PublishCmqMsgRequest()
-    request.TopicName = _env["MODERATION_TOPIC"]
-    request.MsgContent = content
-    request.MsgTag = [tag]
-    _tdmq.PublishCmqMsg(request)
+    import requests
+
+    if _topic is None:
+        _topic = requests.Session()
+    endpoint = _env["CMQ_ENDPOINT"].rstrip("/")
+    params = {
+        "Action": "PublishMessage",
+        "topicName": _env["MODERATION_TOPIC"],
+        "msgBody": content,
+        "msgTag.1": tag,
+        "SecretId": _env["TENCENTCLOUD_SECRETID"],
+        "Timestamp": str(int(time.time())),
+        "Nonce": str(secrets.randbelow(2**31 - 1) + 1),
+        "SignatureMethod": "HmacSHA256",
+    }
+    if _TOKEN:
+        params["Token"] = _TOKEN
+    source = (
+        "POST" + urlsplit(endpoint).netloc + "/v2/index.php?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
+    )
+    digest = hmac.new(_env["TENCENTCLOUD_SECRETKEY"].encode(), source.encode(), hashlib.sha256).digest()
+    params["Signature"] = base64.b64encode(digest).decode()
+    _topic.post(endpoint + "/v2/index.php", data=params, timeout=(1.0, 3.0))
 
 
 def _answer(status: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
 from shared.signing import DEFAULT_SIGN_TOLERANCE_SECONDS
@@ -29,9 +30,8 @@ class Settings:
     moderation_topic: str | None = None
     moderation_suggestions: frozenset[str] = frozenset(DEFAULT_PUBLISHED)
     moderation_min_score: int = DEFAULT_MODERATION_MIN_SCORE
-    tdmq_region: str = ""
-    tdmq_endpoint: str | None = None
-    tdmq_scheme: str = "https"
+    cmq_endpoint: str | None = None
+    """The topic's data-flow address (`CMQ_ENDPOINT`), e.g. http://gz.mqadapter.cmq.tencentyun.com."""
     secret_id: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
     session_token: str | None = field(default=None, repr=False)
@@ -41,6 +41,15 @@ class Settings:
         if not self.moderation_topic:
             raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
         return self.moderation_topic
+
+    def require_cmq_endpoint(self) -> str:
+        """Where the topic's data-flow API answers, for the functions that publish to it."""
+        if not self.cmq_endpoint:
+            raise ConfigurationError(
+                "CMQ_ENDPOINT is not set: copy the topic's API request address from the TDMQ console"
+                " (the private http://<region>.mqadapter.cmq.tencentyun.com from inside Tencent Cloud)"
+            )
+        return self.cmq_endpoint
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -76,6 +85,17 @@ def _scheme(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def endpoint_parts(endpoint: str) -> tuple[str, str]:
+    """`(scheme, host[:port])` of a data-flow endpoint such as https://cmq-gz.public.tencenttdmq.com."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise ConfigurationError(
+            "CMQ_ENDPOINT must be the topic's API request address from the TDMQ console, such as"
+            f" http://gz.mqadapter.cmq.tencentyun.com; got {endpoint[:80]!r}"
+        )
+    return parts.scheme, parts.netloc
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = True) -> Settings:
     """Read and validate the configuration (the topic is checked by `Settings.require_topic`).
 
@@ -104,6 +124,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = Tru
             f"MODERATION_SUGGESTIONS may hold {', '.join(SUGGESTIONS)}; got {', '.join(sorted(unknown))}"
         )
     topic = env.get("MODERATION_TOPIC", "").strip() or None
+    cmq_endpoint = env.get("CMQ_ENDPOINT", "").strip().rstrip("/") or None
+    if cmq_endpoint:
+        endpoint_parts(cmq_endpoint)
     secret_id = _required(env, "TENCENTCLOUD_SECRETID", "give the function an execution role (SCF sets it)")
     secret_key = _required(env, "TENCENTCLOUD_SECRETKEY", "give the function an execution role (SCF sets it)")
     return Settings(
@@ -117,9 +140,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = Tru
         moderation_topic=topic,
         moderation_suggestions=suggestions,
         moderation_min_score=_integer(env, "MODERATION_MIN_SCORE", DEFAULT_MODERATION_MIN_SCORE, 0, 100),
-        tdmq_region=env.get("TDMQ_REGION", "").strip() or env.get("TENCENTCLOUD_REGION", "").strip() or region,
-        tdmq_endpoint=env.get("TDMQ_ENDPOINT", "").strip() or None,
-        tdmq_scheme=_scheme(env, "TDMQ_SCHEME"),
+        cmq_endpoint=cmq_endpoint,
         secret_id=secret_id,
         secret_key=secret_key,
         session_token=env.get("TENCENTCLOUD_SESSIONTOKEN", "").strip() or None,

@@ -48,7 +48,7 @@ class Instance:
     @property
     def publisher(self) -> TopicPublisher:
         if self._publisher is None:
-            from shared.topic import TopicPublisher  # only porn_detect pays for the TDMQ SDK import
+            from shared.topic import TopicPublisher  # only the functions that publish import it
 
             self._publisher = TopicPublisher(self.settings)
         return self._publisher
@@ -64,6 +64,7 @@ def instance(kind: str) -> Instance:
         _instance = Instance(load_settings())
     if kind == "porn_detect":
         _instance.settings.require_topic()
+        _instance.settings.require_cmq_endpoint()
     return _instance
 
 

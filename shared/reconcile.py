@@ -317,6 +317,7 @@ def _instance() -> tuple[Settings, pipeline.Instance, LiveApi, ReconcileSettings
     if _state is None:
         settings = load_settings(callbacks=False)
         settings.require_topic()  # backfilled hits are published like live ones
+        settings.require_cmq_endpoint()
         live = LiveApi(load_live_settings(os.environ), settings.secret_id, settings.secret_key, settings.session_token)
         _state = (settings, pipeline.Instance(settings), live, load_reconcile_settings(os.environ))
     return _state

@@ -71,7 +71,7 @@ class Live:
         stack.tdmq.topics.add(self.topic)
         self.monkeypatch = monkeypatch
         self.env = stack.env(bucket=self.bucket, topic=self.topic)
-        for name in ("COS_PREFIX", "LIVE_SIGN_TOLERANCE_SECONDS", "MODERATION_SUGGESTIONS", "TDMQ_REGION"):
+        for name in ("COS_PREFIX", "LIVE_SIGN_TOLERANCE_SECONDS", "MODERATION_SUGGESTIONS"):
             monkeypatch.delenv(name, raising=False)
         for name, value in self.env.items():
             monkeypatch.setenv(name, value)
@@ -196,7 +196,7 @@ def live(stack: DevStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCap
     for stored in harness.objects().values():
         strict_json(stored)  # raises on anything a strict parser refuses
     for message in harness.published():
-        strict_json(message["MsgContent"])
+        strict_json(message["msgBody"])
     keys = sorted(harness.keys)
     records = [  # what the function's side logs (the stand-ins' own server logs are the cloud's side)
         r.getMessage()

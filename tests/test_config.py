@@ -23,7 +23,7 @@ def test_defaults() -> None:
     assert settings.sign_tolerance_seconds == DEFAULT_SIGN_TOLERANCE_SECONDS == 300
     assert settings.cos_scheme == "https"
     assert settings.moderation_suggestions == {"Block", "Review"}
-    assert settings.tdmq_region == "ap-guangzhou"
+    assert settings.cmq_endpoint is None
     assert settings.cos_prefix == ""
 
 
@@ -44,6 +44,9 @@ def test_prefix_is_normalised_to_one_trailing_slash() -> None:
         ({"LIVE_SIGN_TOLERANCE_SECONDS": "-1"}, "LIVE_SIGN_TOLERANCE_SECONDS"),
         ({"MODERATION_SUGGESTIONS": "Block,Maybe"}, "MODERATION_SUGGESTIONS"),
         ({"TENCENTCLOUD_SECRETID": ""}, "TENCENTCLOUD_SECRETID"),
+        ({"CMQ_ENDPOINT": "gz.mqadapter.cmq.tencentyun.com"}, "CMQ_ENDPOINT"),  # no scheme
+        ({"CMQ_ENDPOINT": "ftp://gz.mqadapter.cmq.tencentyun.com"}, "CMQ_ENDPOINT"),
+        ({"CMQ_ENDPOINT": "http://gz.mqadapter.cmq.tencentyun.com/v2/index.php"}, "CMQ_ENDPOINT"),  # a path
     ],
 )
 def test_invalid_configuration_names_the_variable(change: dict[str, str], named: str) -> None:
@@ -55,6 +58,10 @@ def test_topic_is_required_only_where_hits_are_published() -> None:
     assert load_settings(BASE).moderation_topic is None
     with pytest.raises(ConfigurationError, match="MODERATION_TOPIC"):
         load_settings(BASE).require_topic()
+    with pytest.raises(ConfigurationError, match="CMQ_ENDPOINT"):
+        load_settings({**BASE, "MODERATION_TOPIC": "t"}).require_cmq_endpoint()
+    endpoint = "http://gz.mqadapter.cmq.tencentyun.com/"
+    assert load_settings({**BASE, "CMQ_ENDPOINT": endpoint}).require_cmq_endpoint() == endpoint.rstrip("/")
 
 
 def test_secrets_are_not_in_the_settings_repr() -> None:

@@ -68,9 +68,9 @@ def _apply(live: Live, dependency: str, fault: str) -> Callable[[], None]:
     """Inject `fault` into `dependency`; returns the function that clears it."""
     standin = live.stack.cos if dependency == "cos" else live.stack.tdmq
     if fault == "refused":
-        variable = "COS_PROXY" if dependency == "cos" else "TDMQ_ENDPOINT"
+        variable = "COS_PROXY" if dependency == "cos" else "CMQ_ENDPOINT"
         good = live.env[variable]
-        dead = f"http://127.0.0.1:{closed_port()}" if dependency == "cos" else f"127.0.0.1:{closed_port()}"
+        dead = f"http://127.0.0.1:{closed_port()}"
         live.configure(**{variable: dead})
         return lambda: live.configure(**{variable: good})
     if fault in ("500", "503"):
@@ -144,7 +144,7 @@ def test_fault_answers_in_time_and_a_retry_completes_the_work_once(
     # again with the same dedupe_id (the documented at-least-once case, below).
     expected = 0 if kind != "porn_detect" else 2 if (dependency, fault) == ("topic", "trickle") else 1
     assert len(published) == expected
-    assert len({json.loads(m["MsgContent"])["dedupe_id"] for m in published}) == min(expected, 1)
+    assert len({json.loads(m["msgBody"])["dedupe_id"] for m in published}) == min(expected, 1)
     _rows.append(
         Row(
             dependency,
@@ -259,7 +259,7 @@ def test_a_mark_that_keeps_failing_answers_5xx_and_the_retry_inside_a_minute_is_
     assert (soon["statusCode"], live.logs[-1]["outcome"]) == (503, "in_progress")
     live.backdate_claims(CSS_RETRY_SECONDS)
     assert live.invoke("porn_detect", hit)["statusCode"] == 200
-    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    messages = [json.loads(m["msgBody"]) for m in live.published()]
     assert len(messages) == 2 and len({m["dedupe_id"] for m in messages}) == 1
     assert _state(live) == "published"
 
@@ -308,7 +308,7 @@ def test_a_publish_whose_answer_is_lost_is_published_again_with_the_same_dedupe_
     assert first["statusCode"] == 504
     assert live.invoke("porn_detect", hit)["statusCode"] == 200
     assert live.invoke("porn_detect", hit)["statusCode"] == 200
-    dedupe_ids = [json.loads(m["MsgContent"])["dedupe_id"] for m in live.published()]
+    dedupe_ids = [json.loads(m["msgBody"])["dedupe_id"] for m in live.published()]
     assert len(dedupe_ids) == 2 and len(set(dedupe_ids)) == 1
     assert len(live.objects("moderation/")) == 1
 

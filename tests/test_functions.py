@@ -173,7 +173,7 @@ def test_documented_porn_detect_payloads_are_published_not_quarantined(live: Liv
     assert live.invoke("porn_detect", hit)["statusCode"] == 200
     assert live.logs[-1]["outcome"] == "published"
     (message,) = live.published()
-    assert json.loads(message["MsgContent"])["score"] in (97, 99)
+    assert json.loads(message["msgBody"])["score"] in (97, 99)
     (document,) = live.documents().values()
     assert {k: document["original"].get(k) for k in ("score", "socre")} == {
         k: hit.get(k) for k in ("score", "socre")
@@ -248,8 +248,8 @@ def test_moderation_message_format_and_tags(live: Live) -> None:
     payload = payloads.signed(payloads.porn_hit(stream_id="room-7", suggestion="Review", score=77))
     assert live.invoke("porn_detect", payload)["statusCode"] == 200
     (message,) = live.published()
-    assert message["MsgTag"] == ["Review", "Porn"]
-    content = json.loads(message["MsgContent"])
+    assert message["msgTag"] == ["Review", "Porn"]
+    content = json.loads(message["msgBody"])
     key = live.logs[-1]["key"]
     assert content == {
         "dedupe_id": key.rsplit("-", 1)[1].removesuffix(".json"),
@@ -270,7 +270,7 @@ def test_moderation_message_format_and_tags(live: Live) -> None:
     evidence = live.documents()[key]
     assert evidence["message"] == content
     head = {k.lower(): v for k, v in live.stack.cos.client().head_object(Bucket=live.bucket, Key=key).items()}
-    assert head["x-cos-meta-msg-id"] == message["MsgId"]
+    assert head["x-cos-meta-msg-id"] == message["msgId"]
 
 
 def test_pass_hits_are_stored_but_not_published(live: Live) -> None:
@@ -284,7 +284,7 @@ def test_published_suggestions_are_configurable(live: Live) -> None:
     live.configure(MODERATION_SUGGESTIONS="Block")
     live.deliver("porn_detect", suggestion="Review", stream_id="r")
     live.deliver("porn_detect", suggestion="Block", stream_id="b")
-    assert [json.loads(m["MsgContent"])["stream_id"] for m in live.published()] == ["b"]
+    assert [json.loads(m["msgBody"])["stream_id"] for m in live.published()] == ["b"]
     assert len(live.objects("moderation/")) == 2
 
 
@@ -330,7 +330,7 @@ def test_warm_instance_does_not_reread_proxy_variables_on_each_request(live: Liv
     live.deliver("porn_detect", stream_id="warm-up")
     inst = pipeline.instance("porn_detect")
     assert inst.store.client._session.trust_env is False
-    assert inst.publisher.client.request.conn._session.trust_env is False
+    assert inst.publisher.session.trust_env is False
     dead = f"http://127.0.0.1:{closed_port()}"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         live.monkeypatch.setenv(name, dead)
@@ -338,4 +338,4 @@ def test_warm_instance_does_not_reread_proxy_variables_on_each_request(live: Liv
     live.monkeypatch.delenv("no_proxy", raising=False)
     answer = live.deliver("porn_detect", stream_id="after-proxy-variables")
     assert answer["statusCode"] == 200, answer
-    assert [json.loads(m["MsgContent"])["stream_id"] for m in live.published()] == ["warm-up", "after-proxy-variables"]
+    assert [json.loads(m["msgBody"])["stream_id"] for m in live.published()] == ["warm-up", "after-proxy-variables"]

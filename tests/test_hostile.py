@@ -302,7 +302,7 @@ def test_push_secrets_in_every_spelling_are_scrubbed_wherever_stored(live: Live,
     assert _deliver(live, kind, payload)["statusCode"] == 200
     stored = b"".join(live.objects().values())
     assert stored and TX_SECRET_VALUE.encode() not in stored
-    assert all(TX_SECRET_VALUE not in m["MsgContent"] for m in live.published())
+    assert all(TX_SECRET_VALUE not in m["msgBody"] for m in live.published())
 
 
 def test_an_oversized_hit_is_published_trimmed_and_its_evidence_kept_whole(live: Live) -> None:
@@ -310,8 +310,8 @@ def test_an_oversized_hit_is_published_trimmed_and_its_evidence_kept_whole(live:
     hit = payloads.signed(payloads.porn_hit(stream_id="oversized", img=img))
     assert live.invoke("porn_detect", hit)["statusCode"] == 200
     (message,) = live.published()
-    assert len(message["MsgContent"].encode()) <= 64 * 1024
-    content = json.loads(message["MsgContent"])
+    assert len(message["msgBody"].encode()) <= 64 * 1024
+    content = json.loads(message["msgBody"])
     assert content["truncated"] == ["img"] and img.startswith(content["img"])
     (document,) = live.documents("moderation/").values()
     assert document["original"]["img"] == img

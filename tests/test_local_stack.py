@@ -88,7 +88,7 @@ def gateway(gateway_server: tuple[Server, list[Invocation]], live: Live) -> Iter
 
 
 def script_env(live: Live, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "TDMQ_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_"))}
     return {**env, **live.env, **extra}
 
 
@@ -209,7 +209,7 @@ def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway
             want["snapshots"],
             want["hits"],
         ), stream
-    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    messages = [json.loads(m["msgBody"]) for m in live.published()]
     assert len(messages) == report["scenario"]["totals"]["publishable_hits"]
     assert len({m["dedupe_id"] for m in messages}) == len(messages)  # each hit published once
     assert {m["suggestion"] for m in messages} <= {"Block", "Review"}
@@ -405,7 +405,7 @@ class Output:
 def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
     # The tools' --local finds the stack through its state folder, moved here so a developer's own
     # running stack (.local/) is neither read nor disturbed.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "TDMQ_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_"))}
     env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0"],

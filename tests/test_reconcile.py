@@ -136,7 +136,7 @@ def test_an_outage_longer_than_css_retries_is_restored_by_one_run_and_a_second_w
     # The simulated CSS's 13 copies of a callback carry one request: written once, not 13 times.
     assert live.stack.cos.faults.requests - cos_before < 3 * len(lost)
     assert _stored(live) == _expected(healthy + lost), "stored = sent"
-    hits = [json.loads(m["MsgContent"]) for m in live.published()]
+    hits = [json.loads(m["msgBody"]) for m in live.published()]
     expected_hits = [f"before-{n}" for n in range(3)] + [f"during-{n}" for n in range(4)]  # one Block each
     assert sorted(m["stream_id"] for m in hits) == expected_hits
     assert len({m["dedupe_id"] for m in hits}) == len(hits), "each hit published once"

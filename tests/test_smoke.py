@@ -48,7 +48,7 @@ def smoke_command(*args: str, env: Mapping[str, str]) -> subprocess.CompletedPro
 
 
 def script_env(live: Live, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "TDMQ_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_"))}
     return {**env, **live.env, **extra}
 
 

@@ -48,7 +48,7 @@ def test_duplicated_shuffled_concurrent_traffic_is_stored_exactly_once(live: Liv
     assert stored["snapshots"] == expected["snapshots"]
     assert stored["moderation"] == expected["hits"]
     assert "quarantine" not in stored
-    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    messages = [json.loads(m["msgBody"]) for m in live.published()]
     assert len(messages) == expected["publishable_hits"]
     assert len({m["dedupe_id"] for m in messages}) == len(messages)
 
@@ -122,7 +122,7 @@ def test_copies_of_one_hit_arriving_together_publish_it_once(live: Live) -> None
     for hit in hits:
         assert live.invoke("porn_detect", hit)["statusCode"] == 200
         assert live.logs[-1]["outcome"] == "duplicate"
-    messages = [json.loads(m["MsgContent"]) for m in live.published()]
+    messages = [json.loads(m["msgBody"]) for m in live.published()]
     assert sorted(m["stream_id"] for m in messages) == [f"burst-{n}" for n in range(5)]
     assert len(live.objects("moderation/")) == 5
 

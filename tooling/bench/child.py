@@ -49,8 +49,8 @@ def _sdk_targets() -> list[tuple[Any, str]]:
     from qcloud_cos import CosS3Client
 
     targets: list[tuple[Any, str]] = [(CosS3Client, "put_object"), (CosS3Client, "head_object")]
-    if "tencentcloud.tdmq.v20200217.tdmq_client" in sys.modules:
-        targets.append((sys.modules["tencentcloud.tdmq.v20200217.tdmq_client"].TdmqClient, "PublishCmqMsg"))
+    if "requests" in sys.modules:  # the topic's data-flow POST, ours and the baseline's alike
+        targets.append((sys.modules["requests"].Session, "post"))
     return targets
 
 
@@ -67,7 +67,9 @@ def _stub(name: str) -> Any:
         return head_object
     from types import SimpleNamespace
 
-    return lambda self, request: SimpleNamespace(Result=True, MsgId="msg-stub", RequestId="stub")
+    answer = b'{"code":0,"message":"","requestId":"stub","msgId":"msg-stub"}'
+    reply = SimpleNamespace(status_code=200, content=answer, json=lambda: json.loads(answer))
+    return lambda self, url, **kwargs: reply
 
 
 def instrument_sdk_calls(totals: dict[str, int], stub: bool = False) -> None:

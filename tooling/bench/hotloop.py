@@ -2,7 +2,7 @@
 
 The bench's "hot pipeline CPU" in isolation (scripts/hotloop.py), with the bench's events and
 stubs. The stand-ins run too, so settings and clients are built exactly as in a warm instance,
-but no callback reaches them: `put_object`, `head_object` and `PublishCmqMsg` answer at once.
+but no callback reaches them: `put_object`, `head_object` and the topic's POST answer at once.
 """
 
 from __future__ import annotations

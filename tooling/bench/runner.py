@@ -91,7 +91,7 @@ class Bench:
         self.tdmq_conns = Counters(self.stack.tdmq.server)
         for bucket in self.buckets.values():
             self.stack.cos.create_bucket(bucket)
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "TDMQ_", "MODERATION_", "LIVE_"))}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "CMQ_", "MODERATION_", "LIVE_"))}
         base["PYTHONPATH"] = ROOT
         base[NODELAY_VARIABLE] = "1"
         self.env = {v: {**base, **self.stack.env(bucket=self.buckets[v])} for v in VARIANTS}
