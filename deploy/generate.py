@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, Function, Scheduled, Spec, Subscribed, load_spec
+from deploy.spec import APIGW_PROJECT, URL_INSTANCE_DIR, CosTriggered, Function, Scheduled, Spec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def project_file(app: str, what: str) -> str:
     )
 
 
-def _inputs(function: Function | Scheduled | Subscribed, name: str, src: str, role: str = "SCF_ROLE") -> list[str]:
+def _inputs(function: Function | Scheduled | CosTriggered, name: str, src: str, role: str = "SCF_ROLE") -> list[str]:
     lines = [
         "inputs:",
         f"  name: {name}",
@@ -116,7 +116,7 @@ def apigw_instance(spec: Spec, function: Function) -> str:
 
 
 def _background_instance(
-    spec: Spec, function: Scheduled | Subscribed, variant: str, about: list[str], events: list[str]
+    spec: Spec, function: Scheduled | CosTriggered, variant: str, about: list[str], events: list[str]
 ) -> str:
     """A function without an HTTP trigger, in both projects (it has no HTTP trigger to differ by)."""
     root = "../build" if variant == "url" else "../../../build"
@@ -149,19 +149,22 @@ def timer_instance(spec: Spec, function: Scheduled, variant: str) -> str:
     return _background_instance(spec, function, variant, about, events)
 
 
-def topic_instance(spec: Spec, function: Subscribed, variant: str) -> str:
+def cos_instance(spec: Spec, function: CosTriggered, variant: str) -> str:
     about = [
-        f"# {function.kind}, run by an SCF CMQ topic trigger on ${{env:{function.topic}}} (tags",
-        f"# {', '.join(function.filter_key) or 'all'}); no HTTP trigger. tencent-component-toolkit",
-        "# lib/modules/triggers/cmq.js: TriggerName = parameters.name (the topic), TriggerDesc =",
-        "# {filterType: 1, filterKey}, Enable = parameters.enable ? OPEN : CLOSE.",
+        f"# {function.kind}, run by an SCF COS trigger: {function.events} on the functions' bucket under",
+        f"# ${{COS_PREFIX}}/{function.prefix} (COS_PREFIX: a folder name, no slashes, as the CAM policies",
+        "# assume); no HTTP trigger. tencent-component-toolkit lib/modules/triggers/cos.js:",
+        "# TriggerName = parameters.bucket, TriggerDesc = {event: parameters.events, filter: {Prefix,",
+        "# Suffix}}, Enable = parameters.enable ? OPEN : CLOSE. SCF event: 583/31927.",
     ]
     events = [
-        "    - cmq:",
+        "    - cos:",
         "        parameters:",
-        f"          name: ${{env:{function.topic}}}",
+        "          bucket: ${env:COS_BUCKET}.cos.${env:COS_REGION}.myqcloud.com",
+        f'          events: "{function.events}"',
+        "          filter:",
+        f"            prefix: ${{env:COS_PREFIX}}/{function.prefix}",
         "          qualifier: $DEFAULT",
-        *([f"          filterKey: {','.join(function.filter_key)}"] if function.filter_key else []),
         "          enable: true",
     ]
     return _background_instance(spec, function, variant, about, events)
@@ -185,11 +188,11 @@ def files(spec: Spec) -> dict[Path, str]:
             spec, scheduled, "url"
         )
         out[APIGW_PROJECT / scheduled.kind / "serverless.yml"] = timer_instance(spec, scheduled, "apigw")
-    for subscriber in spec.subscribed:
-        out[Path(URL_INSTANCE_DIR.format(kind=subscriber.kind)) / "serverless.yml"] = topic_instance(
-            spec, subscriber, "url"
+    for triggered in spec.cos_triggered:
+        out[Path(URL_INSTANCE_DIR.format(kind=triggered.kind)) / "serverless.yml"] = cos_instance(
+            spec, triggered, "url"
         )
-        out[APIGW_PROJECT / subscriber.kind / "serverless.yml"] = topic_instance(spec, subscriber, "apigw")
+        out[APIGW_PROJECT / triggered.kind / "serverless.yml"] = cos_instance(spec, triggered, "apigw")
     return out
 
 

@@ -66,13 +66,13 @@ class Scheduled(Triggered):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Subscribed(Triggered):
-    """Run by an SCF CMQ topic trigger (moderation_action)."""
+class CosTriggered(Triggered):
+    """Run by an SCF COS trigger on the functions' bucket (moderation_action)."""
 
-    topic: str
-    """The deployer's variable naming the topic (the trigger's `name`)."""
-    filter_key: tuple[str, ...]
-    """Message tags delivered to it (the trigger's `filterKey`)."""
+    prefix: str
+    """Key prefix under COS_PREFIX whose writes trigger it (the trigger's `filter.prefix`)."""
+    events: str
+    """The COS event (`cos:ObjectCreated:*`)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Spec:
     functions: tuple[Function, ...]
     apigw: Mapping[str, Any]
     scheduled: tuple[Scheduled, ...] = ()
-    subscribed: tuple[Subscribed, ...] = ()
+    cos_triggered: tuple[CosTriggered, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -169,7 +169,7 @@ def spec_from_config(config: Mapping[str, Any]) -> Spec:
         functions=tuple(built),
         apigw=apigw,
         scheduled=_scheduled(config, defaults),
-        subscribed=_subscribed(config, defaults),
+        cos_triggered=_cos_triggered(config, defaults),
     )
 
 
@@ -177,7 +177,7 @@ _Entry = tuple[str, Mapping[str, Any], dict[str, Any]]
 
 
 def _background(section: str, config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Iterator[_Entry]:
-    """Each function of a section without an HTTP trigger (`scheduled`, `subscribed`): its kind,
+    """Each function of a section without an HTTP trigger (`scheduled`, `cos_triggered`): its kind,
     its own settings, and the fields every such function has (validated)."""
     entries = config.get(section) or {}
     if not isinstance(entries, Mapping):
@@ -211,14 +211,15 @@ def _scheduled(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[
     return tuple(built)
 
 
-def _subscribed(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[Subscribed, ...]:
+def _cos_triggered(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[CosTriggered, ...]:
     built = []
-    for kind, own, common in _background("subscribed", config, defaults):
-        topic = own.get("topic")
-        if not isinstance(topic, str) or not topic:
-            raise SpecError(f"subscribed.{kind}: 'topic' must name the variable holding the topic")
-        filter_key = _strings(own.get("filterKey"), f"subscribed.{kind}.filterKey")
-        built.append(Subscribed(topic=topic, filter_key=filter_key, **common))
+    for kind, own, common in _background("cos_triggered", config, defaults):
+        prefix, events = own.get("prefix"), own.get("events")
+        if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
+            raise SpecError(f"cos_triggered.{kind}: 'prefix' must be a folder under COS_PREFIX, such as moderation/")
+        if not isinstance(events, str) or not events.startswith("cos:"):
+            raise SpecError(f"cos_triggered.{kind}: 'events' must name a COS event, such as cos:ObjectCreated:*")
+        built.append(CosTriggered(prefix=prefix, events=events, **common))
     return tuple(built)
 
 

@@ -1,7 +1,9 @@
 """COS stand-in: moto's S3 backend app on loopback, reached by the real COS SDK through a proxy.
 
 The COS SDK is configured with `Scheme="http"` and `Proxies={"http": <stand-in URL>}`: it sends
-its usual virtual-host requests to the stand-in, which moto answers as S3 would.
+its usual virtual-host requests to the stand-in, which moto answers as S3 would. `notify` binds a
+function to the objects written under a prefix, as SCF's COS trigger does (583/31927): each write
+it accepts is delivered as a `cos:ObjectCreated:Put` event, asynchronously, retried on failure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from qcloud_cos import CosConfig, CosS3Client
 from devstack.dev import DEV_CREDENTIALS, DEV_REGION, DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
 from devstack.servers import StandIn
+from devstack.triggers import AsyncInvocations, cos_event
 
 DEFAULT_REGION = DEV_REGION
 DEFAULT_BUCKET = "live-callbacks-1250000000"
@@ -112,13 +115,94 @@ class RequireToken:
         return self.app(environ, start_response)  # type: ignore[no-any-return]
 
 
+class Notifications:
+    """COS's bucket notifications to SCF: after a PUT Object is answered 200, every trigger whose
+    bucket and key prefix match gets the COS trigger event. As SCF refuses it, a second trigger with
+    the same bucket, event and prefix is refused ("one rule triggers one function")."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self._rules: dict[tuple[str, str], AsyncInvocations] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, bucket: str, prefix: str, invocations: AsyncInvocations) -> None:
+        with self._lock:
+            for bound, other in self._rules:
+                if bound == bucket and (other.startswith(prefix) or prefix.startswith(other)):
+                    raise ValueError(f"bucket {bucket} already triggers a function for prefix {other!r}")
+            self._rules[(bucket, prefix)] = invocations
+
+    def unbind(self, invocations: AsyncInvocations) -> None:
+        with self._lock:
+            for rule in [r for r, bound in self._rules.items() if bound is invocations]:
+                del self._rules[rule]
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "PUT" or environ.get("QUERY_STRING") or not self._rules:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        answered: list[str] = []
+
+        def noting(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            answered.append(status)
+            return start_response(status, headers, *args)
+
+        written = dict(environ)  # as it arrived: the layers below rename the metadata headers
+        chunks = list(self.app(environ, noting))
+        if answered and answered[0].startswith("200"):
+            self._notify(written)
+        return chunks
+
+    def _notify(self, environ: dict[str, Any]) -> None:
+        host = environ.get("HTTP_HOST", "").split(":")[0]
+        if ".cos." not in host:  # path-style writes are not made by the SDK
+            return
+        bucket, _, rest = host.partition(".cos.")
+        region = rest.removesuffix(".myqcloud.com")
+        key = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/")
+        meta = {
+            "x-cos-meta-" + name[len("HTTP_X_COS_META_") :].lower().replace("_", "-"): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_X_COS_META_")
+        }
+        with self._lock:
+            targets = [inv for (b, prefix), inv in self._rules.items() if b == bucket and key.startswith(prefix)]
+        for invocations in targets:
+            event = cos_event(
+                bucket,
+                region,
+                key,
+                int(environ.get("CONTENT_LENGTH") or 0),
+                meta,
+                authorization=environ.get("HTTP_AUTHORIZATION", ""),
+            )
+            invocations.deliver(event, label=key)
+
+
 class CosStandIn(StandIn):
     def __init__(self, port: int = 0) -> None:
         from moto.server import create_backend_app  # dev-only dependency
 
         with _app_lock:
             app = create_backend_app("s3")
-        self.serve(FaultInjector(RequireToken(CosDialect(app)), _cos_error), port)
+        self.notifications = Notifications(CosDialect(app))
+        self.serve(FaultInjector(RequireToken(self.notifications), _cos_error), port)
+
+    def notify(
+        self,
+        bucket: str,
+        prefix: str,
+        handler: Callable[[dict[str, Any]], Any],
+        retries: int | None = None,
+        retry_delay: float = 0.2,
+    ) -> AsyncInvocations:
+        """Trigger `handler(event)` for every object later written to `bucket` under `prefix`."""
+        retried = {} if retries is None else {"retries": retries}
+        invocations = AsyncInvocations(handler, retry_delay=retry_delay, **retried)
+        self.notifications.bind(bucket, prefix, invocations)
+        return invocations
+
+    def unnotify(self, invocations: AsyncInvocations) -> None:
+        self.notifications.unbind(invocations)
 
     def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
         config = CosConfig(

@@ -1,11 +1,15 @@
-"""Acting on moderation hits: the moderation_action function, subscribed to the moderation topic.
+"""Acting on moderation hits: the moderation_action function, triggered by the evidence in COS.
 
-porn_detect publishes a hit and answers CSS at once; this function receives the message through
-SCF's CMQ topic trigger and applies the policy read from its environment: for `Block` drop the
-push or ban the stream (ForbidLiveStream, then DropLiveStream so the ban takes effect at once),
-for `Review` queue the hit for a person. A message is trusted only as far as the evidence it
-names: the hit acted on is the copy porn_detect stored in COS, so a forged or altered message
-changes nothing. Each hit acts once in effect, keyed by its `dedupe_id`: its ledger entry under
+porn_detect (or reconcile) stores each hit under `moderation/` and answers CSS at once; that write
+triggers this function through SCF's COS trigger (`cos:ObjectCreated:*` on the evidence prefix;
+SCF lists no CMQ trigger any more, 583/17234, updated 2025-10-30), and it applies the policy read
+from its environment: for `Block` drop the push or ban the stream (ForbidLiveStream, then
+DropLiveStream so the ban takes effect at once), for `Review` queue the hit for a person. Acting
+does not depend on the topic, which stays where the team's own subscribers hear the hits. The
+event is trusted only as far as the object it names: the hit acted on is the stored evidence,
+read back from COS, so an event naming anything else (another prefix, a `..` key, a missing
+object, another bucket) changes nothing. Each hit acts once in effect, although every write of
+its evidence (claim, mark, takeover) fires an event, keyed by its `dedupe_id`: its ledger entry under
 `enforcement/` is the claim (shared/claim.py), written create-only before acting and marked done
 only after every Live API call has answered; a fault leaves it `failed`, raises, and SCF's retry
 takes it over. The ledger keeps the hit, the policy, each call and its answer, the stream state.
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import os
 import re
 import time
@@ -26,7 +29,7 @@ from typing import Any
 from shared import claim
 from shared.budget import Budget
 from shared.config import Settings, load_settings
-from shared.errors import BadRequest, CallbackError, ConfigurationError, DependencyTimeout
+from shared.errors import BadRequest, CallbackError, ClaimInProgress, ConfigurationError, DependencyTimeout
 from shared.layout import canonical_json
 from shared.live import MAX_FORBID_SECONDS, LiveApi, StreamRef, iso, load_live_settings
 from shared.logs import emit, scrub_json
@@ -41,12 +44,15 @@ REVIEW_ACTIONS = ("none", "queue")
 DEFAULT_FORBID_SECONDS = 86400
 CALL_WORST_CASE = 4.0
 """Seconds one Live API call may take here (the SDK's retries included); cut there or at the budget."""
-_DEDUPE_ID = re.compile(r"[0-9a-f]{32}")
+IN_PROGRESS_WAIT = 6.0
+IN_PROGRESS_POLL = 0.25
+ACTED_ON = ("Block", "Review")
+"""Suggestions the policy acts on; a `Pass` hit's evidence triggers the function and is left alone."""
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 class Refused(BadRequest):
-    """A message no retry can make usable (not from our topic, not JSON, no evidence behind it)."""
+    """An event no retry can make usable (not a COS event, another bucket, a key that is no evidence)."""
 
     outcome = "refused"
 
@@ -102,66 +108,58 @@ def load_policy(env: Mapping[str, str]) -> Policy:
     )
 
 
-# The CMQ topic trigger's event.
+# The COS trigger's event (583/31927).
+
+EVIDENCE_EVENTS = "cos:ObjectCreated:"
+"""The trigger's event is `cos:ObjectCreated:*`; each record names the one that happened."""
+_EVIDENCE_KEY = re.compile(r"moderation/(?:[A-Za-z0-9_.~-]+/){3}\d{4}/\d{2}/\d{2}/[0-9]{1,20}-([0-9a-f]{32})\.json")
+"""`moderation/{app}/{appname}/{stream}/{YYYY}/{MM}/{DD}/{time}-{dedupe_id}.json` (shared/layout.py:
+every part from the payload is encoded to these characters, so `/` and `..` cannot appear in one)."""
 
 
 @dataclass(frozen=True)
-class TopicMessage:
-    topic: str
-    msg_id: str
-    body: str
-    tags: tuple[str, ...]
+class WrittenObject:
+    """One record of a COS trigger event: the object key in the bucket, and what created it."""
+
+    key: str
+    event: str
 
 
-def tags_of(value: Any) -> tuple[str, ...]:
-    """`msgTag` as SCF's pages show it: a list, or a comma-separated string."""
-    if isinstance(value, str):
-        return tuple(t.strip() for t in value.split(",") if t.strip())
-    if isinstance(value, list):
-        return tuple(str(t).strip() for t in value if isinstance(t, (str, int)) and str(t).strip())
-    return ()
+def written_objects(event: Any, bucket: str) -> list[WrittenObject | Refused]:
+    """Each record of a COS trigger event, or why it is refused; the event itself must be one.
 
-
-def topic_messages(event: Any) -> list[TopicMessage | Refused]:
-    """Each record of a CMQ topic trigger event, or why it is refused; the event itself must be one."""
+    The page's key is `/{appid}/{bucket-name}/{key}` and `cosBucket` names the bucket without its
+    appid: a record of any other bucket than ours (`name-appid`) is refused, as is any event but
+    an object's creation."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list) or not records:
-        raise Refused("not a CMQ topic trigger event: no Records")
-    out: list[TopicMessage | Refused] = []
+        raise Refused("not a COS trigger event: no Records")
+    name, _, appid = bucket.rpartition("-")
+    root = f"/{appid}/{name}/"
+    out: list[WrittenObject | Refused] = []
     for record in records:
-        cmq = record.get("CMQ") if isinstance(record, Mapping) else None
-        if not isinstance(cmq, Mapping):
-            out.append(Refused("a record without CMQ"))
+        cos = record.get("cos") if isinstance(record, Mapping) else None
+        happened = record.get("event") if isinstance(record, Mapping) else None
+        if not isinstance(cos, Mapping) or not isinstance(happened, Mapping):
+            out.append(Refused("a record without cos or event"))
             continue
-        if cmq.get("type") != "topic":
-            out.append(Refused(f"a CMQ record of type {str(cmq.get('type'))[:16]!r}, not topic"))
+        event_name = happened.get("eventName")
+        if not isinstance(event_name, str) or not event_name.startswith(EVIDENCE_EVENTS):
+            out.append(Refused(f"an event {str(event_name)[:40]!r}, not an object created"))
             continue
-        topic, body, msg_id = cmq.get("topicName"), cmq.get("msgBody"), cmq.get("msgId")
-        if not isinstance(topic, str) or not isinstance(body, str):
-            out.append(Refused("a CMQ record without topicName or msgBody"))
+        where = cos.get("cosBucket")
+        where = where if isinstance(where, Mapping) else {}
+        obj = cos.get("cosObject")
+        obj = obj if isinstance(obj, Mapping) else {}
+        key = obj.get("key")
+        if (where.get("name"), str(where.get("appid"))) != (name, appid) or not isinstance(key, str):
+            out.append(Refused("an object of another bucket"))
             continue
-        out.append(TopicMessage(topic, str(msg_id or "")[:64], body, tags_of(cmq.get("msgTag"))))
+        if not key.startswith(root):
+            out.append(Refused("an object key outside this bucket"))
+            continue
+        out.append(WrittenObject(key[len(root) :], event_name[:40]))
     return out
-
-
-def parse_message(message: TopicMessage, topic: str) -> dict[str, Any]:
-    """The hit message's fields this function relies on, checked; `Refused` names what is wrong."""
-    if message.topic != topic:
-        raise Refused(f"message from topic {message.topic[:64]!r}, not {topic!r}")
-    try:
-        hit = json.loads(message.body)
-    except ValueError:
-        raise Refused("msgBody is not JSON") from None
-    if not isinstance(hit, dict):
-        raise Refused("msgBody is not a JSON object")
-    missing = [f for f in ("dedupe_id", "stream_id", "app", "appname", "suggestion", "evidence_key") if not hit.get(f)]
-    if missing:
-        raise Refused(f"msgBody misses {', '.join(missing)}")
-    if not isinstance(hit["dedupe_id"], str) or not _DEDUPE_ID.fullmatch(hit["dedupe_id"]):
-        raise Refused("dedupe_id is not 32 hex digits")
-    if not isinstance(hit["evidence_key"], str) or hit["suggestion"] not in SUGGESTIONS:
-        raise Refused("evidence_key or suggestion is not usable")
-    return hit
 
 
 def stored_json(document: Mapping[str, Any]) -> bytes:
@@ -237,7 +235,6 @@ class Subscriber:
     store: CosStore
     live: LiveApi
     policy: Policy
-    topic: str
 
 
 _subscriber: Subscriber | None = None
@@ -247,10 +244,9 @@ def subscriber() -> Subscriber:
     global _subscriber
     if _subscriber is None:
         settings = load_settings(callbacks=False)
-        topic = settings.require_topic()
         policy = load_policy(os.environ)
         live = LiveApi(load_live_settings(os.environ), settings.secret_id, settings.secret_key, settings.session_token)
-        _subscriber = Subscriber(settings, CosStore(settings), live, policy, topic)
+        _subscriber = Subscriber(settings, CosStore(settings), live, policy)
     return _subscriber
 
 
@@ -260,19 +256,25 @@ def reset() -> None:
     _subscriber = None
 
 
-def _evidence(sub: Subscriber, hit: Mapping[str, Any], budget: Budget) -> tuple[str, dict[str, Any]]:
-    """The stored evidence of the hit (its key without the prefix, its message): the trusted copy."""
-    key = hit["evidence_key"]
+def _evidence(sub: Subscriber, written: WrittenObject, budget: Budget) -> tuple[str, dict[str, Any]] | None:
+    """The stored evidence the event names (its key without the prefix, its message), read from
+    COS: the only copy trusted. None when it is gone (a claim released after a failed publish: the
+    callback's retry writes it again, and that write triggers this function again)."""
     prefix = sub.settings.cos_prefix
-    if not key.startswith(prefix + MODERATION) or ".." in key:
-        raise Refused("evidence_key is not a moderation document of this bucket")
+    key = written.key
+    if not key.startswith(prefix) or not _EVIDENCE_KEY.fullmatch(key[len(prefix) :]):
+        raise Refused("not a moderation evidence key of this bucket's prefix")
     key = key[len(prefix) :]
     if sub.store.head(key, budget) is None:
-        raise Refused("no stored evidence for this hit: not published by porn_detect")
+        return None
     document = sub.store.get_json(key)
     message = document.get("message") if isinstance(document, dict) else None
-    if not isinstance(message, dict) or message.get("dedupe_id") != hit["dedupe_id"]:
-        raise Refused("the message does not match its stored evidence")
+    found = _EVIDENCE_KEY.fullmatch(key)
+    if not isinstance(message, dict) or found is None or message.get("dedupe_id") != found.group(1):
+        raise Refused("the stored object is not the evidence of a hit")
+    missing = [f for f in ("stream_id", "app", "appname", "suggestion") if not message.get(f)]
+    if missing or message["suggestion"] not in SUGGESTIONS:
+        raise Refused(f"the stored hit misses {', '.join(missing) or 'a usable suggestion'}")
     return key, message
 
 
@@ -285,10 +287,35 @@ def review_key(evidence_key: str, done: bool = False) -> str:
     return (REVIEW_DONE if done else REVIEW_PENDING) + evidence_key[len(MODERATION) :]
 
 
-def _handle_hit(sub: Subscriber, message: TopicMessage, budget: Budget, log: dict[str, Any]) -> None:
-    hit = parse_message(message, sub.topic)
-    log.update(dedupe_id=hit["dedupe_id"], stream=str(hit["stream_id"])[:128], suggestion=hit["suggestion"])
-    evidence_key, trusted = _evidence(sub, hit, budget)
+def _acquire_or_wait(owned: claim.Claim, body: bytes, budget: Budget) -> str:
+    """The ledger claim, waiting a little while another invocation holds it fresh.
+
+    Every write of a hit's evidence fires an event (the claim, then the mark a few milliseconds
+    later), so a second invocation for the same hit usually starts while the first one is calling
+    the Live API. It waits up to IN_PROGRESS_WAIT seconds for that one to finish (then it is a
+    duplicate) or to fail (then it takes the claim over and acts); still in progress after that,
+    it raises `ClaimInProgress` and SCF retries it later: work in someone else's hands is never
+    acknowledged as done."""
+    waited_until = time.monotonic() + IN_PROGRESS_WAIT
+    while True:
+        try:
+            return owned.acquire(body)
+        except ClaimInProgress:
+            if time.monotonic() >= waited_until or not budget.allows(IN_PROGRESS_POLL + CALL_WORST_CASE):
+                raise
+            time.sleep(IN_PROGRESS_POLL)
+
+
+def _handle_hit(sub: Subscriber, written: WrittenObject, budget: Budget, log: dict[str, Any]) -> None:
+    found = _evidence(sub, written, budget)
+    if found is None:
+        log.update(outcome="ignored", reason="no stored evidence at this key (released, or not written yet)")
+        return
+    evidence_key, trusted = found
+    log.update(dedupe_id=trusted["dedupe_id"], stream=str(trusted["stream_id"])[:128], suggestion=trusted["suggestion"])
+    if trusted["suggestion"] not in ACTED_ON:
+        log.update(outcome="ignored", reason=f"a {trusted['suggestion']} hit: nothing to act on")
+        return
     key = ledger_key(evidence_key)
     decision = sub.policy.decide(str(trusted["suggestion"]), str(trusted["stream_id"]))
     log.update(decision=decision, key=key, dry_run=sub.policy.dry_run)
@@ -298,7 +325,7 @@ def _handle_hit(sub: Subscriber, message: TopicMessage, budget: Budget, log: dic
         "source": "moderation_action",
         "dedupe_id": trusted["dedupe_id"],
         "hit": trusted,
-        "msg_id": message.msg_id,
+        "trigger": {"event": written.event, "evidence_key": sub.settings.cos_prefix + evidence_key},
         "policy": sub.policy.as_dict(),
         "decision": decision,
         "dry_run": sub.policy.dry_run,
@@ -309,7 +336,7 @@ def _handle_hit(sub: Subscriber, message: TopicMessage, budget: Budget, log: dic
     }
     meta = {"decision": decision, "stream": re.sub(r"[^A-Za-z0-9_.:-]", "_", str(trusted["stream_id"]))[:128]}
     owned = claim.Claim(sub.store, key, claim.new_token(), meta, budget)
-    if owned.acquire(stored_json(document)) == claim.DUPLICATE:
+    if _acquire_or_wait(owned, stored_json(document), budget) == claim.DUPLICATE:
         log["outcome"] = "duplicate"
         return
     target = Target(str(trusted["app"]), str(trusted["appname"]), str(trusted["stream_id"]))
@@ -347,8 +374,8 @@ def _handle_hit(sub: Subscriber, message: TopicMessage, budget: Budget, log: dic
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Act on every hit of a CMQ topic trigger event. Raises when any hit must be retried (SCF
-    retries an asynchronous invocation that fails); refused messages are logged as errors."""
+    """Act on every hit a COS trigger event names. Raises when any hit must be retried (SCF retries
+    an asynchronous invocation that fails); refused records are logged as errors."""
     context_map = context if isinstance(context, Mapping) else {}
     request_id = str(context_map.get("request_id") or "")
     base: dict[str, Any] = {"function": "moderation_action", "request_id": request_id}
@@ -359,7 +386,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         budget = Budget.for_invocation(context_map)
         sub = subscriber()
         secrets = sub.settings.secrets
-        messages = topic_messages(event)
+        messages = written_objects(event, sub.settings.cos_bucket)
     except CallbackError as exc:
         level = "error"
         with contextlib.suppress(Exception):
@@ -373,7 +400,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         if isinstance(message, Refused):
             log.update(level="error", outcome="refused", reason=message.reason)
         else:
-            log["msg_id"] = message.msg_id
+            log["object"] = message.key[-160:]
             try:
                 _handle_hit(sub, message, budget, log)
             except Refused as exc:

@@ -42,12 +42,12 @@ ROUTES = {
     "/live/porn-detect": "porn_detect",
 }
 SCF_PROVIDED = re.compile(r"^TENCENTCLOUD_")
-TOPIC_VARIABLE = re.compile(r"^(MODERATION|TDMQ)_")
-STAND_IN_WIRING = {"COS_SCHEME", "COS_PROXY", "TDMQ_SCHEME"}
+TOPIC_VARIABLE = re.compile(r"^(MODERATION_|CMQ_ENDPOINT$)")
+STAND_IN_WIRING = {"COS_SCHEME", "COS_PROXY"}
 RECONCILE_VARIABLE = re.compile(r"^(RECONCILE|LIVE_API)_")
 """Read only by the reconcile timer function (shared/reconcile.py, shared/live.py)."""
 ACTION_VARIABLE = re.compile(r"^(ACTION_|FORBID_)")
-"""Read only by the moderation_action subscriber (shared/enforcement.py)."""
+"""Read only by the COS-triggered moderation_action (shared/enforcement.py)."""
 RECONCILE_WIRING = {"LIVE_API_ENDPOINT", "LIVE_API_SCHEME"}
 """Point the Live API SDK at the local stand-in; in SCF the defaults are right."""
 """Read by the code, left undeclared on purpose: they point the SDKs at the local stand-ins
@@ -117,9 +117,9 @@ def test_the_spec_describes_exactly_the_kinds_the_pipeline_handles_and_the_doors
     assert {route: kind for kind, route in spec.routes().items()} == ROUTES  # the URLs documented for CSS
     scheduled = {s.kind for s in spec.scheduled}
     assert scheduled == {"reconcile"}
-    subscribed = {s.kind for s in spec.subscribed}
-    assert subscribed == {"moderation_action"}
-    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS) | scheduled | subscribed
+    cos_triggered = {s.kind for s in spec.cos_triggered}
+    assert cos_triggered == {"moderation_action"}
+    assert {p.parent.name for p in (ROOT / "functions").glob("*/index.py")} == set(KINDS) | scheduled | cos_triggered
 
 
 def test_no_multi_scf_anywhere_every_instance_is_a_component_scf() -> None:
@@ -208,7 +208,8 @@ def test_reconcile_runs_on_a_timer_with_its_own_role_and_only_the_variables_it_r
     assert len(parameters["cronExpression"].split()) == 7
     declared = set(inputs["environment"]["variables"])
     read = variables_read_by_the_code()
-    needed = {"COS_BUCKET", "COS_REGION", "COS_PREFIX", "MODERATION_TOPIC", "RECONCILE_DOMAINS", "LIVE_API_REGION"}
+    needed = {"COS_BUCKET", "COS_REGION", "COS_PREFIX", "MODERATION_TOPIC", "CMQ_ENDPOINT", "RECONCILE_DOMAINS"}
+    needed.add("LIVE_API_REGION")
     assert needed <= declared <= read
     assert {n for n in read if RECONCILE_VARIABLE.match(n)} - RECONCILE_WIRING <= declared
     assert "LIVE_CALLBACK_KEYS" not in declared  # it receives no callback: the key stays with the doors
@@ -320,7 +321,7 @@ def test_execution_role_policy_allows_only_object_writes_reads_and_one_topic() -
         "name/cos:HeadObject",
         "name/cos:GetObject",
         "name/cos:DeleteObject",  # a failed publish releases its claim on the hit
-        "name/tdmq:PublishCmqMsg",
+        "name/tdmq:PublishMessage",  # the data-flow API (1496/127318), not the test-only PublishCmqMsg
     }
     assert all(s["effect"] == "allow" for s in policy["statement"])
     resources = [r for s in policy["statement"] for r in s["resource"]]
@@ -339,9 +340,9 @@ def test_every_object_the_functions_write_falls_under_the_policys_prefix(live: L
     assert len(written) == len(KINDS) + 1
     for resource in written:
         assert any(fnmatch.fnmatchcase(resource, pattern) for pattern in cos["resource"]), resource
-    [tdmq] = [s for s in policy["statement"] if s["action"] == ["name/tdmq:PublishCmqMsg"]]
+    [tdmq] = [s for s in policy["statement"] if s["action"] == ["name/tdmq:PublishMessage"]]
     assert all(r.endswith(f"/{live.topic}") for r in tdmq["resource"])
-    assert [m["TopicName"] for m in live.published()] == [live.topic]
+    assert [m["topicName"] for m in live.published()] == [live.topic]
 
 
 # Behind a Function URL
@@ -362,7 +363,7 @@ def test_function_url_event_to_every_handler_gives_200_and_stores(live: Live, ki
     assert len(stored) == 1
     assert live.logs[-1]["trigger"] == "url"
     if kind == "porn_detect":
-        assert [json.loads(m["MsgContent"])["stream_id"] for m in live.published()] == ["url-porn_detect"]
+        assert [json.loads(m["msgBody"])["stream_id"] for m in live.published()] == ["url-porn_detect"]
 
 
 def test_function_url_event_with_a_wrong_signature_is_refused_and_stores_nothing(live: Live) -> None:
@@ -373,27 +374,41 @@ def test_function_url_event_with_a_wrong_signature_is_refused_and_stores_nothing
 
 
 @pytest.mark.parametrize("variant", ["url", "apigw"])
-def test_moderation_action_runs_on_the_topics_cmq_trigger_with_its_own_role(variant: str) -> None:
-    # tencent-component-toolkit lib/modules/triggers/cmq.js: the event key `cmq` picks the trigger
-    # class (scf/index.js: Object.keys(event)[0]); TriggerName = parameters.name (the topic),
-    # TriggerDesc = {filterType: 1, filterKey}, Enable = parameters.enable ? OPEN : CLOSE.
+def test_moderation_action_runs_on_a_cos_trigger_of_the_evidence_prefix_with_its_own_role(variant: str) -> None:
+    # SCF lists no CMQ trigger (583/17234, updated 2025-10-30): the evidence in COS triggers it.
+    # tencent-component-toolkit lib/modules/triggers/cos.js: the event key `cos` picks the trigger
+    # class; TriggerName = parameters.bucket (the bucket's XML API domain, as CreateTrigger 867/18589
+    # asks), TriggerDesc = {event: parameters.events, filter: {Prefix, Suffix}}. The toolkit's own
+    # code turning these inputs into that request is checked in tests/test_toolkit_contract.py.
     kind = "moderation_action"
     folder = ROOT / (URL_INSTANCE_DIR.format(kind=kind) if variant == "url" else APIGW_PROJECT / kind)
+    text = (folder / "serverless.yml").read_text(encoding="utf-8")
+    assert "cmq" not in text.lower().replace("cmq_endpoint", "")
     inputs = load_yaml(folder / "serverless.yml")["inputs"]
     assert (folder / inputs["src"]["src"]).resolve() == ROOT / "build" / kind
     assert inputs["role"] == "${env:MODERATION_ACTION_ROLE}"
     (event,) = inputs["events"]
-    assert list(event) == ["cmq"]
-    parameters = event["cmq"]["parameters"]
-    assert parameters["name"] == "${env:MODERATION_TOPIC}" and parameters["enable"] is True
-    assert parameters["filterKey"] == "Block,Review"
+    assert list(event) == ["cos"]
+    parameters = event["cos"]["parameters"]
+    assert parameters["bucket"] == "${env:COS_BUCKET}.cos.${env:COS_REGION}.myqcloud.com"
+    assert parameters["events"] == "cos:ObjectCreated:*" and parameters["enable"] is True
+    from shared.vocabulary import MODERATION
+
+    assert parameters["filter"] == {"prefix": "${env:COS_PREFIX}/" + MODERATION}  # where the evidence is written
     declared = set(inputs["environment"]["variables"])
     read = variables_read_by_the_code()
     assert {n for n in read if ACTION_VARIABLE.match(n)} <= declared <= read
-    assert "LIVE_CALLBACK_KEYS" not in declared
+    assert "LIVE_CALLBACK_KEYS" not in declared and not {n for n in declared if TOPIC_VARIABLE.match(n)}
     from shared.claim import STALE_AFTER_SECONDS
 
     assert inputs["timeout"] < STALE_AFTER_SECONDS  # a claim of a live invocation never looks stale
+
+
+def test_the_deploy_prefix_is_a_plain_folder_as_the_trigger_and_the_policies_assume() -> None:
+    lines = (ROOT / "deploy" / ".env.example").read_text(encoding="utf-8").splitlines()
+    values = dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    assert values["COS_PREFIX"] and "/" not in values["COS_PREFIX"]
+    assert values["CMQ_ENDPOINT"].startswith(("http://", "https://"))
 
 
 def test_moderation_action_role_allows_only_the_four_live_api_actions_and_the_prefix() -> None:

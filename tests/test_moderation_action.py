@@ -1,8 +1,9 @@
-"""moderation_action: hits published by porn_detect are acted on by policy, once, with a ledger.
+"""moderation_action: hits stored by porn_detect are acted on by policy, once, with a ledger.
 
-porn_detect publishes to the TDMQ stand-in, which delivers each message to the subscriber in
-SCF's CMQ topic trigger shape (retrying a failed invocation as SCF does); the subscriber calls
-devstack's Live API stand-in through tencentcloud-sdk-python-live. Nothing of ours is mocked.
+porn_detect stores each hit's evidence in the COS stand-in, which triggers the function for every
+write under `moderation/` in SCF's COS trigger shape (583/31927; asynchronous, a failed invocation
+retried as SCF does); the function calls devstack's Live API stand-in through
+tencentcloud-sdk-python-live. Nothing of ours is mocked.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 import pytest
 
 from devstack import payloads, triggers
+from devstack.dev import DEV_REGION
 from devstack.gateway import _captured_stdout
 from devstack.live_api import LiveApiStandIn, action
-from devstack.tdmq import Subscription, cmq_event
+from devstack.triggers import AsyncInvocations
 from shared import enforcement
 from shared.errors import ConfigurationError
+from shared.vocabulary import MODERATION
 from tests.conftest import Live
 from tooling import moderation
 
@@ -35,7 +38,9 @@ class Moderation:
         self.gate = threading.Lock()
         """Held while porn_detect runs under live.invoke's stdout redirect, so a delivery that
         starts meanwhile captures its log line after that redirect ends (not into it)."""
-        self.subscription: Subscription = live.stack.tdmq.subscribe(live.topic, self.invoke, retry_delay=0.05)
+        self.subscription: AsyncInvocations = live.stack.cos.notify(
+            live.bucket, MODERATION, self.invoke, retry_delay=0.05
+        )
 
     def configure(self, **variables: str | None) -> None:
         self.live.configure(**variables)
@@ -59,6 +64,18 @@ class Moderation:
         assert answer["statusCode"] == 200
         assert self.subscription.drain(20)
         return answer
+
+    def evidence(self) -> dict[str, bytes]:
+        return self.live.objects(MODERATION)
+
+    def event(self, key: str, **options: Any) -> dict[str, Any]:
+        """The COS trigger event of the object at `key` (as SCF delivers it again)."""
+        return triggers.cos_event(self.live.bucket, DEV_REGION, key, len(self.evidence().get(key, b"")), **options)
+
+    def redeliver(self) -> dict[str, Any]:
+        """The event of the one stored evidence object, delivered once more."""
+        (key,) = self.evidence()
+        return self.invoke(self.event(key))
 
     def lines(self) -> list[dict[str, Any]]:
         return [entry for entry in self.live.logs if entry.get("function") == "moderation_action"]
@@ -87,7 +104,7 @@ def mod(live: Live) -> Iterator[Moderation]:
     try:
         yield harness
     finally:
-        live.stack.tdmq.unsubscribe(harness.subscription)
+        live.stack.cos.unnotify(harness.subscription)
         api.stop()
         enforcement.reset()
 
@@ -111,8 +128,9 @@ def test_block_with_forbid_bans_then_cuts_the_push_and_the_ledger_records_calls_
     assert all(c["answer"]["RequestId"] for c in entry["calls"])
     assert entry["stream_state"]["state"] == "forbid"
     assert entry["hit"]["stream_id"] == "bad-1" and key.endswith(f"-{entry['dedupe_id']}.json")
-    (line,) = mod.lines()
-    assert line["outcome"] == "acted" and line["stream_state"] == "forbid"
+    acted, again = sorted(mod.lines(), key=lambda line: line["outcome"])  # the claim's event, the mark's
+    assert acted["outcome"] == "acted" and acted["stream_state"] == "forbid"
+    assert again["outcome"] == "duplicate"
 
 
 def test_block_with_drop_cuts_the_push_only(mod: Moderation) -> None:
@@ -200,13 +218,21 @@ def _deliver_together(mod: Moderation, event: dict[str, Any], copies: int, tries
     return outcomes
 
 
-def test_redelivery_the_same_hit_published_twice_and_concurrent_copies_act_once(mod: Moderation) -> None:
+def test_every_write_of_the_evidence_triggers_it_and_the_hit_is_acted_on_once(mod: Moderation) -> None:
+    mod.hit("bad-writes")
+    # the claim and the mark each fired an event: one acted, the other found the ledger done
+    outcomes = [line["outcome"] for line in mod.lines()]
+    assert sorted(outcomes) == ["acted", "duplicate"]  # the second waited for the first: no retry needed
+    assert [d["ok"] for d in mod.subscription.deliveries] == [True, True]
+    assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
+
+
+def test_redelivered_and_concurrent_copies_of_the_event_act_once(mod: Moderation) -> None:
     mod.hit("bad-dup")
-    (message,) = mod.live.published()
-    for _ in range(3):  # redelivered, and published again with the same dedupe_id
-        assert mod.invoke(cmq_event([message]))["results"][0]["outcome"] == "duplicate"
-    copy = {**message, "MsgId": "msg-second-publish"}
-    outcomes = _deliver_together(mod, cmq_event([copy], tags_as_string=True), copies=8, tries=50)
+    for _ in range(3):  # SCF delivering the same event again
+        assert mod.redeliver()["results"][0]["outcome"] == "duplicate"
+    (key,) = mod.evidence()
+    outcomes = _deliver_together(mod, mod.event(key, event_name="cos:ObjectCreated:Copy"), copies=8, tries=50)
     assert outcomes == ["duplicate"] * 8
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
 
@@ -214,11 +240,11 @@ def test_redelivery_the_same_hit_published_twice_and_concurrent_copies_act_once(
 def test_concurrent_first_copies_act_once(mod: Moderation) -> None:
     mod.configure(ACTION_ON_BLOCK=None)
     mod.hit("bad-race")
-    (message,) = mod.live.published()
     for key in list(mod.ledger()):  # forget the first run: the same hit, now with a policy that acts
         mod.live.stack.cos.client().delete_object(Bucket=mod.live.bucket, Key=key)
     mod.configure(ACTION_ON_BLOCK="forbid")
-    outcomes = _deliver_together(mod, cmq_event([message]), copies=6, tries=100)
+    (key,) = mod.evidence()
+    outcomes = _deliver_together(mod, mod.event(key), copies=6, tries=100)
     assert sorted(outcomes) == ["acted"] + ["duplicate"] * 5
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
 
@@ -227,16 +253,15 @@ def test_concurrent_first_copies_act_once(mod: Moderation) -> None:
 def test_a_live_api_fault_fails_the_invocation_records_nothing_done_and_a_retry_acts_once(mod: Moderation) -> None:
     mod.api.faults.set("error", status=500, when=action("ForbidLiveStream"))
     mod.hit("bad-fault")
-    deliveries = mod.subscription.deliveries
-    assert [d["ok"] for d in deliveries] == [False, False, False]  # SCF's first try and two retries
+    failed = [d for d in mod.subscription.deliveries if not d["ok"]]
+    assert len(failed) >= 3  # SCF's first try and two retries of the first event at least
     assert mod.acted() == []
     (entry,) = mod.ledger().values()
     assert entry["status"] == "failed" and "ForbidLiveStream" in entry["error"]
     assert [c["action"] for c in entry["calls"]] == ["ForbidLiveStream"] and "error" in entry["calls"][0]
     mod.api.faults.clear()
-    (message,) = mod.live.published()
-    assert mod.invoke(cmq_event([message]))["results"][0]["outcome"] == "acted"
-    assert mod.invoke(cmq_event([message]))["results"][0]["outcome"] == "duplicate"
+    assert mod.redeliver()["results"][0]["outcome"] == "acted"
+    assert mod.redeliver()["results"][0]["outcome"] == "duplicate"
     assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
     (entry,) = mod.ledger().values()
     assert entry["status"] == "done"
@@ -244,42 +269,90 @@ def test_a_live_api_fault_fails_the_invocation_records_nothing_done_and_a_retry_
 
 def test_several_records_in_one_event_each_act(mod: Moderation) -> None:
     mod.configure(ACTION_ON_BLOCK="drop")
-    mod.live.stack.tdmq.unsubscribe(mod.subscription)
+    mod.live.stack.cos.unnotify(mod.subscription)
     mod.live.deliver("porn_detect", stream_id="multi-a", suggestion="Block")
     mod.live.deliver("porn_detect", stream_id="multi-b", suggestion="Review")
-    answer = mod.invoke(cmq_event(mod.live.published(), tags_as_string=True))
+    records = [mod.event(key)["Records"][0] for key in sorted(mod.evidence(), key=lambda k: "multi-b" in k)]
+    answer = mod.invoke({"Records": records})
     assert [r["decision"] for r in answer["results"]] == ["drop", "queue"]
     assert mod.acted() == ["DropLiveStream"]
 
 
-def _forged(mod: Moderation, message: dict[str, Any], case: str) -> dict[str, Any]:
-    content = json.loads(message["MsgContent"])
-    if case == "not json":
-        return cmq_event([{**message, "MsgContent": "not json {"}])
-    if case == "missing fields":
-        return cmq_event([{**message, "MsgContent": json.dumps({"stream_id": "x"})}])
-    if case == "another topic":
-        return cmq_event([{**message, "TopicName": "someone-elses-topic"}])
-    if case == "no evidence":
-        forged = {**content, "dedupe_id": "0" * 32, "evidence_key": content["evidence_key"].replace("live/", "x/")}
-        return cmq_event([{**message, "MsgContent": json.dumps(forged)}])
-    if case == "evidence of another hit":
-        return cmq_event([{**message, "MsgContent": json.dumps({**content, "dedupe_id": "f" * 32})}])
-    if case == "not a cmq event":
-        return {"body": message["MsgContent"], "httpMethod": "POST"}
+def test_acting_does_not_depend_on_the_topic_a_hit_it_refuses_is_still_banned(mod: Moderation) -> None:
+    mod.live.stack.tdmq.max_message_bytes = 64  # a topic whose MaxMsgSize refuses every hit (code 4000)
+    try:
+        mod.hit("bad-unpublished")
+    finally:
+        mod.live.stack.tdmq.max_message_bytes = 65536
+    assert mod.live.published() == []
+    assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
+
+
+def test_a_pass_hit_triggers_the_function_and_is_left_alone(mod: Moderation) -> None:
+    mod.hit("fine", suggestion="Pass")
+    assert mod.evidence() and mod.ledger() == {} and mod.api.calls == []
+    assert {line["outcome"] for line in mod.lines()} == {"ignored"}
+
+
+def test_an_event_for_evidence_that_is_gone_touches_nothing_and_is_logged(mod: Moderation) -> None:
+    mod.live.stack.cos.unnotify(mod.subscription)
+    mod.live.deliver("porn_detect", stream_id="released", suggestion="Block")
+    (key,) = mod.evidence()
+    event = mod.event(key)
+    mod.live.stack.cos.client().delete_object(Bucket=mod.live.bucket, Key=key)  # a claim released meanwhile
+    before = mod.live.objects()
+    answer = mod.invoke(event)
+    assert answer["code"] == 0 and answer["results"][0]["outcome"] == "ignored"
+    (line,) = mod.lines()
+    assert line["outcome"] == "ignored" and "no stored evidence" in line["reason"]
+    assert mod.live.objects() == before and mod.api.calls == []
+
+
+def _forged(mod: Moderation, key: str, case: str) -> dict[str, Any]:
+    if case == "not a cos event":
+        return {"body": json.dumps({"key": key}), "httpMethod": "POST"}
+    if case == "another prefix":
+        return mod.event(key.replace(MODERATION, "records/", 1))
+    if case == "a .. key":
+        return mod.event(MODERATION + "../enforcement/" + key[len(MODERATION) :])
+    if case == "another bucket":
+        event = mod.event(key)
+        event["Records"][0]["cos"]["cosBucket"]["name"] = "someone-else"
+        return event
+    if case == "a key of another bucket":
+        event = mod.event(key)
+        event["Records"][0]["cos"]["cosObject"]["key"] = "/1250000000/someone-else/" + key
+        return event
+    if case == "an object removed":
+        return mod.event(key, event_name="cos:ObjectRemove:Delete")
+    if case == "an object that is no evidence":
+        fake = key.rsplit("-", 1)[0] + "-" + "f" * 32 + ".json"
+        mod.live.stack.cos.client().put_object(Bucket=mod.live.bucket, Key=fake, Body=mod.evidence()[key])
+        return mod.event(fake)
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize(
     "case",
-    ["not json", "missing fields", "another topic", "no evidence", "evidence of another hit", "not a cmq event"],
+    [
+        "not a cos event",
+        "another prefix",
+        "a .. key",
+        "another bucket",
+        "a key of another bucket",
+        "an object removed",
+        "an object that is no evidence",
+    ],
 )
-def test_forged_or_malformed_messages_are_refused_loudly_and_change_nothing(mod: Moderation, case: str) -> None:
-    mod.live.stack.tdmq.unsubscribe(mod.subscription)
+def test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_nothing(
+    mod: Moderation, case: str
+) -> None:
+    mod.live.stack.cos.unnotify(mod.subscription)
     mod.live.deliver("porn_detect", stream_id="forged-target", suggestion="Block")
-    (message,) = mod.live.published()
+    (key,) = mod.evidence()
+    event = _forged(mod, key, case)
     before = mod.live.objects()
-    answer = mod.invoke(_forged(mod, message, case))
+    answer = mod.invoke(event)
     assert answer["code"] == 400
     (line,) = mod.lines()
     assert line["level"] == "error" and line["outcome"] == "refused" and line["reason"]

@@ -28,7 +28,14 @@ PINNED = json.loads((ROOT / "tests" / "contract" / "package.json").read_text())[
     "tencent-component-toolkit"
 ]
 REGION = "ap-guangzhou"
-ENV = {"STAGE": "prod", "REGION": REGION, "SCF_ROLE": "live-callbacks-scf"}
+ENV = {
+    "STAGE": "prod",
+    "REGION": REGION,
+    "SCF_ROLE": "live-callbacks-scf",
+    "COS_BUCKET": "live-callbacks-1250000000",
+    "COS_REGION": REGION,
+    "COS_PREFIX": "live-callbacks",
+}
 """What the CLI would substitute for `${env:NAME}`; other variables get `value-of-NAME`."""
 SPEC = load_spec()
 
@@ -78,6 +85,10 @@ def deployed(toolkit: Path) -> dict[str, Any]:
         for path in (ROOT / URL_INSTANCE_DIR.format(kind=kind), ROOT / APIGW_PROJECT / kind):
             name, inputs = resolved_inputs(path / "serverless.yml")
             instances.append({"instance": name, "region": REGION, "inputs": inputs})
+    for triggered in SPEC.cos_triggered:
+        for path in (ROOT / URL_INSTANCE_DIR.format(kind=triggered.kind), ROOT / APIGW_PROJECT / triggered.kind):
+            name, inputs = resolved_inputs(path / "serverless.yml")
+            instances.append({"instance": name, "region": REGION, "inputs": inputs})
     instances.append(legacy_multi_scf_style("record"))
     done = subprocess.run(
         ["node", str(DRIVER), str(toolkit)],
@@ -122,7 +133,7 @@ def test_each_function_is_created_with_the_documented_handler_runtime_memory_tim
     )
     assert created["Role"] == ENV["SCF_ROLE"]
     variables = {v["Key"]: v["Value"] for v in created["Environment"]["Variables"]}
-    assert variables == {name: f"value-of-{name}" for name in function.variables}
+    assert variables == {name: ENV.get(name, f"value-of-{name}") for name in function.variables}
 
 
 @pytest.mark.parametrize("kind", SPEC.kinds)
@@ -160,6 +171,33 @@ def test_every_api_gateway_api_is_a_public_post_with_integrated_response_to_its_
     [release] = requests(deployed, instance, "ReleaseService")
     assert release["EnvironmentName"] == "release"
     assert requests(deployed, instance, "CreateTrigger") == []  # the API binds the function itself
+
+
+@pytest.mark.parametrize("variant", ["url", "apigw"])
+def test_moderation_action_gets_one_cos_trigger_on_the_evidence_prefix_and_nothing_else(
+    deployed: dict[str, Any], variant: str
+) -> None:
+    # What SCF's CreateTrigger (867/18589) receives for a COS trigger: TriggerName the bucket's XML
+    # API domain, TriggerDesc {event, filter: {Prefix, Suffix}}; one bucket + event + prefix rule
+    # can trigger one function only, so the prefix is exactly the evidence folder.
+    from shared.vocabulary import MODERATION
+
+    [triggered] = SPEC.cos_triggered
+    app = SPEC.app if variant == "url" else f"{SPEC.app}-apigw"
+    instance = f"{app}-{triggered.kind.replace('_', '-')}"
+    [trigger] = requests(deployed, instance, "CreateTrigger")
+    assert trigger["Type"] == "cos"
+    assert trigger["FunctionName"] == f"{app}-prod-{triggered.kind}"
+    assert trigger["TriggerName"] == f"{ENV['COS_BUCKET']}.cos.{REGION}.myqcloud.com"
+    assert json.loads(trigger["TriggerDesc"]) == {
+        "event": "cos:ObjectCreated:*",
+        "filter": {"Prefix": f"{ENV['COS_PREFIX']}/{MODERATION}", "Suffix": ""},
+    }
+    assert (trigger["Qualifier"], trigger["Enable"]) == ("$DEFAULT", "OPEN")
+    actions = {r["action"] for r in deployed["by_instance"][instance]["requests"]}
+    assert "CreateService" not in actions  # no API Gateway, no HTTP trigger
+    [created] = requests(deployed, instance, "CreateFunction")
+    assert created["Role"] == f"value-of-{triggered.role}"
 
 
 def test_the_flag_where_multi_scf_files_put_it_never_reaches_the_api(deployed: dict[str, Any], spec: Spec) -> None:

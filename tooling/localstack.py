@@ -110,13 +110,13 @@ def _shown(path: Path) -> str:
 def message_line(message: Mapping[str, Any]) -> str:
     """One published moderation message, as the TDMQ stand-in prints it."""
     try:
-        content = json.loads(message["MsgContent"])
+        content = json.loads(message["msgBody"])
     except (ValueError, TypeError):
         content = {}
     return (
-        f"topic {message['TopicName']} <- {content.get('suggestion')} {content.get('label') or ''}"
+        f"topic {message['topicName']} <- {content.get('suggestion')} {content.get('label') or ''}"
         f" score {content.get('score')} stream {content.get('stream_id')} at {content.get('screenshot_time')}"
-        f" ({message['MsgId']}, tags {','.join(message.get('MsgTag') or [])})"
+        f" ({message['msgId']}, tags {','.join(message.get('msgTag') or [])})"
     )
 
 
@@ -189,9 +189,9 @@ def run_demo(
 
     problems = compare(report["scenario"], stored)
     publishable = report["scenario"]["totals"]["publishable_hits"]
-    topic_messages = [m for m in published if m["TopicName"] == settings.moderation_topic]
-    dedupe_ids = Counter(json.loads(m["MsgContent"]).get("dedupe_id") for m in topic_messages)
-    suggestions = Counter(json.loads(m["MsgContent"]).get("suggestion") for m in topic_messages)
+    topic_messages = [m for m in published if m["topicName"] == settings.moderation_topic]
+    dedupe_ids = Counter(json.loads(m["msgBody"]).get("dedupe_id") for m in topic_messages)
+    suggestions = Counter(json.loads(m["msgBody"]).get("suggestion") for m in topic_messages)
     console(
         f"topic {settings.moderation_topic}: {len(topic_messages)} messages published"
         f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))})"
@@ -323,8 +323,18 @@ def run(args: argparse.Namespace) -> int:
                 function_log.writelines(line + "\n" for line in lines)
                 function_log.flush()
 
-        args.moderation = moderation = LocalModeration(tdmq, settings.require_topic(), write_logs)
-        gateway_app = LocalGateway(routes, on_invocation=lambda i: (moderation.arrived(i), on_invocation(i)))
+        settings.require_topic()
+        moderation: LocalModeration | None = None
+        if stack is not None:  # a real bucket's COS trigger reaches only the deployed moderation_action
+            moderation = LocalModeration(stack.cos, settings.cos_bucket, settings.cos_prefix, write_logs)
+        args.moderation = moderation
+
+        def arrived(invocation: Invocation) -> None:
+            if moderation is not None:
+                moderation.arrived(invocation)
+            on_invocation(invocation)
+
+        gateway_app = LocalGateway(routes, on_invocation=arrived)
         port = args.port if args.port is not None else (0 if args.demo else 9000)
         try:
             gateway = Server(CallbackRecorder(gateway_app, live_api), host=args.host, port=port).start()

@@ -1,9 +1,11 @@
-"""The moderation_action function in the local stack: subscribed to the TDMQ stand-in's topic,
-calling the Live API stand-in, and timed from a hit reaching porn_detect to its action recorded.
+"""The moderation_action function in the local stack: triggered by the COS stand-in for every
+evidence object written under `moderation/`, calling the Live API stand-in, and timed from a hit
+reaching porn_detect to its action recorded.
 
-The TDMQ stand-in delivers each message in SCF's CMQ topic trigger shape on a thread of its own
-(an asynchronous invocation, retried when it fails); the handler's log lines join the functions'
-log. `summary()` gives the demo's lines: what was done, and the hit-to-ban times.
+The COS stand-in delivers each write in SCF's COS trigger shape on a thread of its own (an
+asynchronous invocation, retried when it fails), as the deployed function's `cos` trigger does;
+the handler's log lines join the functions' log. `summary()` gives the demo's lines: what was
+done, and the hit-to-ban times.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 from devstack import triggers
+from devstack.cos import CosStandIn
 from devstack.gateway import Invocation, _captured_stdout
-from devstack.tdmq import Subscription, TdmqStandIn
 from shared import enforcement
+from shared.vocabulary import MODERATION
 
 
 class LocalModeration:
-    def __init__(self, tdmq: TdmqStandIn, topic: str, write_logs: Callable[[list[str]], None]) -> None:
+    def __init__(self, cos: CosStandIn, bucket: str, prefix: str, write_logs: Callable[[list[str]], None]) -> None:
         self.write_logs = write_logs
         self.handler = triggers.load_handler("moderation_action")
         self.arrived_at: dict[str, float] = {}
@@ -32,8 +35,8 @@ class LocalModeration:
         self.lines: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         enforcement.reset()
-        self.subscription: Subscription = tdmq.subscribe(topic, self.deliver, retry_delay=1.0)
-        self.tdmq = tdmq
+        self.invocations = cos.notify(bucket, prefix + MODERATION, self.deliver, retry_delay=1.0)
+        self.cos = cos
 
     def arrived(self, invocation: Invocation) -> None:
         """Note the first porn_detect invocation of each hit (its log line names the evidence key)."""
@@ -66,7 +69,7 @@ class LocalModeration:
                             self.acted_at.setdefault(str(fields["dedupe_id"]), done)
 
     def drain(self, timeout: float = 60.0) -> bool:
-        return self.subscription.drain(timeout)
+        return self.invocations.drain(timeout)
 
     def delays_ms(self, decision: str) -> list[float]:
         """Per hit acted on with `decision`: ms from porn_detect receiving it to the ledger marked done."""
@@ -81,7 +84,9 @@ class LocalModeration:
 
     def summary(self) -> list[str]:
         outcomes = Counter(
-            f"{f.get('decision') or '-'}:{f.get('outcome')}" for f in self.lines if f.get("outcome") != "duplicate"
+            f"{f.get('decision') or '-'}:{f.get('outcome')}"
+            for f in self.lines
+            if f.get("outcome") not in ("duplicate", "ignored")
         )
         lines = [
             "moderation_action: "
@@ -98,5 +103,5 @@ class LocalModeration:
         return lines
 
     def stop(self) -> None:
-        self.tdmq.unsubscribe(self.subscription)
+        self.cos.unnotify(self.invocations)
         enforcement.reset()
