@@ -112,9 +112,11 @@ def load_policy(env: Mapping[str, str]) -> Policy:
 
 EVIDENCE_EVENTS = "cos:ObjectCreated:"
 """The trigger's event is `cos:ObjectCreated:*`; each record names the one that happened."""
-_EVIDENCE_KEY = re.compile(r"moderation/(?:[A-Za-z0-9_.~-]+/){3}\d{4}/\d{2}/\d{2}/[0-9]{1,20}-([0-9a-f]{32})\.json")
+_EVIDENCE_KEY = re.compile(
+    r"moderation/(?:(?!\.+/)[A-Za-z0-9_.~-]+/){3}\d{4}/\d{2}/\d{2}/[0-9]{1,20}-([0-9a-f]{32})\.json"
+)
 """`moderation/{app}/{appname}/{stream}/{YYYY}/{MM}/{DD}/{time}-{dedupe_id}.json` (shared/layout.py:
-every part from the payload is encoded to these characters, so `/` and `..` cannot appear in one)."""
+every part from the payload is encoded to these characters, never `/`, never only dots)."""
 
 
 @dataclass(frozen=True)

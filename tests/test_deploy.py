@@ -15,6 +15,7 @@ import fnmatch
 import importlib.util
 import json
 import re
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -425,3 +426,19 @@ def test_moderation_action_role_allows_only_the_four_live_api_actions_and_the_pr
     assert others <= {"name/cos:PutObject", "name/cos:HeadObject", "name/cos:GetObject", "name/cos:DeleteObject"}
     [cos] = [s for s in policy["statement"] if s["action"][0].startswith("name/cos:")]
     assert cos["resource"] == ["qcs::cos:<COS_REGION>:uid/<APPID>:<COS_BUCKET>/<COS_PREFIX>/*"]
+
+
+def test_the_deploy_guides_sed_fills_every_placeholder_of_all_four_policies(tmp_path: Path) -> None:
+    guide = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```bash\n(.*?)```", guide, re.S) if "for policy in" in b]
+    (tmp_path / "deploy").mkdir()
+    policies = sorted((ROOT / "deploy").glob("cam-policy*.json"))
+    assert len(policies) == 4
+    for policy in policies:
+        (tmp_path / "deploy" / policy.name).write_text(policy.read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "all placeholders filled"
+    for policy in policies:
+        filled = json.loads((tmp_path / "build" / policy.name).read_text(encoding="utf-8"))
+        assert filled["version"] == "2.0"

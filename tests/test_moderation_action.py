@@ -315,6 +315,9 @@ def _forged(mod: Moderation, key: str, case: str) -> dict[str, Any]:
         return mod.event(key.replace(MODERATION, "records/", 1))
     if case == "a .. key":
         return mod.event(MODERATION + "../enforcement/" + key[len(MODERATION) :])
+    if case == "a .. folder":
+        app, appname, rest = key[len(MODERATION) :].split("/", 2)
+        return mod.event(f"{MODERATION}../{appname}/{rest}")
     if case == "another bucket":
         event = mod.event(key)
         event["Records"][0]["cos"]["cosBucket"]["name"] = "someone-else"
@@ -338,6 +341,7 @@ def _forged(mod: Moderation, key: str, case: str) -> dict[str, Any]:
         "not a cos event",
         "another prefix",
         "a .. key",
+        "a .. folder",
         "another bucket",
         "a key of another bucket",
         "an object removed",

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from shared.budget import Budget
 from shared.config import load_settings
 from shared.errors import DependencyError, DependencyTimeout, PublishRefused
 from shared.storage import ATTEMPT_WORST_CASE, CosStore
+from tests.conftest import WAITS
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ID = DEV_CREDENTIALS["TENCENTCLOUD_SECRETID"]
@@ -205,6 +207,8 @@ def test_an_http_error_or_an_answer_that_is_not_the_apis_json_is_a_retried_fault
         publisher(topic_env, CMQ_ENDPOINT=peer.url).publish("{}", ["Block"], Budget())
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group(WAITS)  # 3-3.5 s each, spent waiting on the peer
 @pytest.mark.parametrize("framing", TricklingPeer.FRAMINGS)
 def test_a_trickling_topic_is_cut_at_the_deadline_whatever_its_framing(topic_env: dict[str, str], framing: str) -> None:
     with TricklingPeer(framing, b'{"code":0,"message":"","msgId":"m"}', delay=1.0) as peer:
@@ -216,6 +220,8 @@ def test_a_trickling_topic_is_cut_at_the_deadline_whatever_its_framing(topic_env
     assert elapsed < topic.REQUEST_TIMEOUT + 0.5, f"{framing}: {elapsed:.1f} s"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group(WAITS)  # 3-3.5 s each, spent waiting on the peer
 @pytest.mark.parametrize("framing", TricklingPeer.FRAMINGS)
 def test_a_trickling_cos_is_cut_at_the_deadline_whatever_its_framing(topic_env: dict[str, str], framing: str) -> None:
     with TricklingPeer(framing, b"<?xml version='1.0'?><Result/>" * 2, delay=1.0) as peer:
@@ -239,3 +245,14 @@ def test_no_shipped_code_imports_the_tdmq_cloud_api_sdk_or_calls_publish_cmq_msg
             elif isinstance(node, ast.Attribute):
                 assert node.attr != "PublishCmqMsg", path
     assert "tencentcloud-sdk-python-tdmq" not in (ROOT / "requirements.txt").read_text()
+
+
+def test_at_most_five_tags_leave_and_each_publish_carries_a_nonce_of_its_own(
+    stack: DevStack, topic_env: dict[str, str]
+) -> None:
+    client = publisher(topic_env)
+    for n in range(5):  # within one second: the stand-in refuses a Nonce seen twice (4500)
+        client.publish(json.dumps({"n": n}), ["Block", "Porn", "PornHigh", "a", "b", "c", "d"], Budget())
+    messages = stack.tdmq.published(topic_env["MODERATION_TOPIC"])
+    assert [json.loads(m["msgBody"])["n"] for m in messages] == [0, 1, 2, 3, 4]
+    assert all(m["msgTag"] == ["Block", "Porn", "PornHigh", "a", "b"] for m in messages)
