@@ -5,7 +5,7 @@ Each mutation is applied to a copy of the working tree (never to the tree itself
 that claim to guard it run there, and the mutation counts as caught when they fail. The list and
 the runner are tooling/mutations.py.
 
-    .venv/bin/python scripts/mutations.py            # every mutation, about 4 minutes
+    .venv/bin/python scripts/mutations.py            # every mutation, about 2 minutes on 2 cores
     .venv/bin/python scripts/mutations.py --list
     .venv/bin/python scripts/mutations.py stale-an-hour tz-local
 """

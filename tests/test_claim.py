@@ -167,3 +167,8 @@ def test_concurrent_copies_acquire_at_most_once_at_every_state(store: CosStore, 
     assert results.count(claim.ACQUIRED) == EXPECTED[state], results
     expected_others = claim.DUPLICATE if state == "published" else "in_progress"
     assert results.count(expected_others) == 6 - EXPECTED[state], results
+
+
+def test_a_claim_whose_age_cannot_be_read_counts_as_stale() -> None:
+    for headers in ({}, {"last-modified": "yesterday"}, {"x-cos-meta-claimed-at": "soon"}):
+        assert claim.claimed_age(headers, now=1_795_000_000) == float("inf")

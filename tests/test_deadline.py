@@ -48,6 +48,7 @@ def test_an_earlier_guard_armed_after_a_later_one_still_fires_first() -> None:
     session = deadline.mount(requests.Session())
     # a long guard already sleeping in the watchdog, then a shorter one inside it
     with TricklingPeer("keep-alive", BODY, delay=1.0) as peer, deadline.guarded(30):
+        time.sleep(0.2)  # the watchdog is asleep on the 30 s deadline now: the shorter one must wake it
         started = time.monotonic()
         with pytest.raises(requests.RequestException), deadline.guarded(GUARD_SECONDS):
             session.get(peer.url + "/nested", timeout=(1, 5))

@@ -101,3 +101,10 @@ def test_responses_are_integrated_responses() -> None:
     answer = error_response(BadRequest("body is empty"))
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"]) == {"code": 400, "message": "body is empty"}
+
+
+@pytest.mark.parametrize("flag", ["false", "true", 1, "True"])
+def test_only_a_boolean_true_marks_the_body_base64(flag: object) -> None:
+    event = apigw_event(CALLBACK)
+    event["isBase64Encoded"] = flag  # a string or a number is not the documented boolean
+    assert json_object(parse_trigger(event, {})) == CALLBACK

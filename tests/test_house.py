@@ -59,3 +59,18 @@ def test_xdist_groups_take_effect_when_the_suite_runs_on_workers(request: pytest
     if os.environ.get("PYTEST_XDIST_WORKER") is None or not request.config.getvalue("loadgroup"):
         return  # one process (`-n 0`): nothing is distributed, so there is no group to check
     assert request.node.nodeid.endswith("@house"), request.node.nodeid
+
+
+def test_every_mutation_still_finds_its_text_once_and_names_tests_that_exist() -> None:
+    """scripts/mutations.py stops on a mutation whose text moved; this says so at once instead."""
+    from tooling.mutations import MUTATIONS
+
+    assert len({m.name for m in MUTATIONS}) == len(MUTATIONS) >= 40
+    for mutation in MUTATIONS:
+        text = (ROOT / mutation.path).read_text(encoding="utf-8")
+        assert text.count(mutation.old) == 1, f"{mutation.name}: its text is not found once in {mutation.path}"
+        for test in mutation.tests:
+            path, _, name = test.partition("::")
+            assert (ROOT / path).is_file(), f"{mutation.name}: {path}"
+            if name:
+                assert f"def {name}(" in (ROOT / path).read_text(encoding="utf-8"), f"{mutation.name}: {test}"

@@ -22,8 +22,11 @@ from devstack.dev import DEV_REGION
 from devstack.gateway import _captured_stdout
 from devstack.live_api import LiveApiStandIn, action
 from devstack.triggers import AsyncInvocations
-from shared import enforcement
+from shared import claim, enforcement
+from shared.budget import Budget
+from shared.config import load_settings
 from shared.errors import ConfigurationError
+from shared.storage import CosStore
 from shared.vocabulary import MODERATION
 from tests.conftest import Live
 from tooling import moderation
@@ -294,6 +297,39 @@ def test_a_pass_hit_triggers_the_function_and_is_left_alone(mod: Moderation) -> 
     assert {line["outcome"] for line in mod.lines()} == {"ignored"}
 
 
+def _held_ledger_claim(mod: Moderation) -> tuple[str, claim.Claim]:
+    """A hit's evidence, and its ledger claim held fresh by another invocation (acting right now)."""
+    mod.live.stack.cos.unnotify(mod.subscription)
+    mod.live.deliver("porn_detect", stream_id="held", suggestion="Block")
+    (key,) = mod.evidence()
+    held = claim.Claim(CosStore(load_settings()), enforcement.ledger_key(key), claim.new_token(), {}, Budget())
+    assert held.acquire(b"{}") == claim.ACQUIRED
+    return key, held
+
+
+def test_a_second_invocation_waits_for_the_one_acting_and_ends_as_its_duplicate(mod: Moderation) -> None:
+    key, held = _held_ledger_claim(mod)
+    finish = threading.Timer(0.6, lambda: held.mark_done(b"{}"))  # the other invocation finishes
+    finish.start()
+    try:
+        answer = mod.invoke(mod.event(key))  # no RuntimeError: nothing left for SCF to retry
+    finally:
+        finish.join()
+    assert answer["results"][0]["outcome"] == "duplicate"
+    assert mod.api.calls == []
+
+
+def test_the_wait_on_another_invocations_claim_ends_in_a_retry_not_a_done(mod: Moderation) -> None:
+    key, _held = _held_ledger_claim(mod)
+    short = {**triggers.context("moderation_action"), "time_limit_in_ms": 6000}  # a 4.5 s budget
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="to retry"), _captured_stdout() as captured:
+        mod.handler(mod.event(key), short)
+    assert time.monotonic() - started < 2.0  # it waited while the budget allowed, then gave up
+    assert json.loads(captured.getvalue().splitlines()[-1])["outcome"] == "in_progress"
+    assert mod.api.calls == []  # neither acted nor acknowledged: SCF's retry comes back
+
+
 def test_an_event_for_evidence_that_is_gone_touches_nothing_and_is_logged(mod: Moderation) -> None:
     mod.live.stack.cos.unnotify(mod.subscription)
     mod.live.deliver("porn_detect", stream_id="released", suggestion="Block")
@@ -316,7 +352,7 @@ def _forged(mod: Moderation, key: str, case: str) -> dict[str, Any]:
     if case == "a .. key":
         return mod.event(MODERATION + "../enforcement/" + key[len(MODERATION) :])
     if case == "a .. folder":
-        app, appname, rest = key[len(MODERATION) :].split("/", 2)
+        _app, appname, rest = key[len(MODERATION) :].split("/", 2)
         return mod.event(f"{MODERATION}../{appname}/{rest}")
     if case == "another bucket":
         event = mod.event(key)
@@ -366,6 +402,8 @@ def test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_n
 
 def test_policy_errors_name_the_variable() -> None:
     for env, name in (
+        ({"FORBID_SECONDS": "59"}, "FORBID_SECONDS"),  # below the minimum
+        ({"FORBID_SECONDS": "-60"}, "FORBID_SECONDS"),
         ({"ACTION_ON_BLOCK": "kill"}, "ACTION_ON_BLOCK"),
         ({"ACTION_ON_REVIEW": "drop"}, "ACTION_ON_REVIEW"),
         ({"FORBID_SECONDS": "tomorrow"}, "FORBID_SECONDS"),
@@ -376,6 +414,28 @@ def test_policy_errors_name_the_variable() -> None:
             enforcement.load_policy(env)
     policy = enforcement.load_policy({})
     assert (policy.on_block, policy.forbid_seconds, policy.on_review, policy.dry_run) == ("none", 86400, "queue", False)
+    for written, meant in (
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("true", True),
+        ("on", True),
+    ):
+        assert enforcement.load_policy({"ACTION_DRY_RUN": written}).dry_run is meant, written
+    assert enforcement.load_policy({"FORBID_SECONDS": "60"}).forbid_seconds == 60  # the minimum itself
+
+
+@pytest.mark.parametrize("action", ["drop", "forbid"])
+def test_an_exempt_stream_is_never_cut_whichever_the_action(mod: Moderation, action: str) -> None:
+    mod.configure(ACTION_ON_BLOCK=action, ACTION_EXEMPT_STREAMS="official-*")
+    mod.hit(f"official-{action}")
+    mod.hit(f"other-{action}")
+    assert [name for name, request in mod.api.acted() if request["StreamName"].startswith("official")] == []
+    assert {e["hit"]["stream_id"]: e["decision"] for e in mod.ledger().values()} == {
+        f"official-{action}": "exempt",
+        f"other-{action}": action,
+    }
 
 
 def test_a_misconfigured_policy_fails_the_invocation_so_scf_retries_after_the_fix(mod: Moderation) -> None:

@@ -94,3 +94,9 @@ def test_wrong_and_expired_signatures_are_forbidden() -> None:
 def test_no_configured_key_accepts_nothing() -> None:
     with pytest.raises(InvalidSignature):
         verify_signature({"sign": sign("", T), "t": T}, [], now=NOW)
+
+
+def test_a_valid_sign_with_anything_after_its_32_digits_is_malformed_not_merely_wrong() -> None:
+    with pytest.raises(MissingSignature) as raised:
+        verify_signature({"sign": sign("k1", T) + "00", "t": T}, ["k1"], now=NOW)
+    assert raised.value.status == 401

@@ -85,8 +85,8 @@ MUTATIONS = (
     Mutation(
         "topic-session-token-dropped",
         "shared/topic.py",
-        "Credential(settings.secret_id, settings.secret_key, settings.session_token)",
-        "Credential(settings.secret_id, settings.secret_key)",
+        "        if self._token:",
+        "        if False:",
         ("tests/test_functions.py::test_retried_moderation_hit_is_published_once",),
     ),
     Mutation(
@@ -125,6 +125,217 @@ MUTATIONS = (
         ("tests/test_functions.py::test_rotated_keys_are_both_accepted",),
     ),
 )
+
+# Issue 21 and 26: the data-flow topic, the deadline's sockets, the COS-triggered moderation_action,
+# and the policy, claim, signing and gateway boundaries a pass over the newer modules found unguarded.
+NEWER = (
+    Mutation(
+        "topic-host-unsigned",
+        "shared/topic.py",
+        "source = method.upper() + host + PATH",
+        "source = method.upper() + PATH",
+        ("tests/test_topic.py::test_our_signature_is_the_sdks_for_the_same_parameters",),
+    ),
+    Mutation(
+        "topic-values-url-encoded-when-signed",
+        "shared/topic.py",
+        "f\"{k.replace('_', '.')}={params[k]}\"",
+        "f\"{k.replace('_', '.')}={__import__('urllib.parse').parse.quote(params[k])}\"",
+        ("tests/test_topic.py::test_our_signature_is_the_sdks_for_the_same_parameters",),
+    ),
+    Mutation(
+        "topic-sha1-while-naming-sha256",
+        "shared/topic.py",
+        'source.encode("utf-8"), hashlib.sha256)',
+        'source.encode("utf-8"), hashlib.sha1)',
+        ("tests/test_topic.py::test_a_hit_reaches_the_stand_in_signed_with_the_role_token_and_plain_tags",),
+    ),
+    Mutation(
+        "topic-tags-of-64",
+        "shared/topic.py",
+        "MAX_TAG_LENGTH = 16",
+        "MAX_TAG_LENGTH = 64",
+        ("tests/test_topic.py::test_a_hit_reaches_the_stand_in_signed_with_the_role_token_and_plain_tags",),
+    ),
+    Mutation(
+        "topic-every-tag",
+        "shared/topic.py",
+        "    return out[:MAX_TAGS]",
+        "    return out",
+        ("tests/test_topic.py::test_at_most_five_tags_leave_and_each_publish_carries_a_nonce_of_its_own",),
+    ),
+    Mutation(
+        "topic-nonce-fixed",
+        "shared/topic.py",
+        '"Nonce": str(secrets.randbelow(2**31 - 1) + 1),',
+        '"Nonce": "1",',
+        ("tests/test_topic.py::test_at_most_five_tags_leave_and_each_publish_carries_a_nonce_of_its_own",),
+    ),
+    Mutation(
+        "topic-every-code-permanent",
+        "shared/topic.py",
+        "            if code in PERMANENT_CODES:",
+        "            if code >= 4000:",
+        (
+            "tests/test_topic.py::test_a_message_the_topic_refuses_for_what_it_is_is_permanent_every_other_code_is_retried",
+        ),
+    ),
+    Mutation(
+        "topic-4000-retried",
+        "shared/topic.py",
+        "PERMANENT_CODES = frozenset({4000})",
+        "PERMANENT_CODES: frozenset[int] = frozenset()",
+        (
+            "tests/test_topic.py::test_a_message_the_topic_refuses_for_what_it_is_is_permanent_every_other_code_is_retried",
+        ),
+    ),
+    Mutation(
+        "topic-http-status-ignored",
+        "shared/topic.py",
+        "        if status != 200:",
+        "        if status >= 600:",
+        ("tests/test_topic.py::test_an_http_error_or_an_answer_that_is_not_the_apis_json_is_a_retried_fault",),
+    ),
+    Mutation(
+        "cmq-endpoint-with-a-path",
+        "shared/config.py",
+        ' or parts.path not in ("", "/")',
+        "",
+        ("tests/test_config.py",),
+    ),
+    Mutation(
+        "deadline-new-socket-untracked",
+        "shared/deadline.py",
+        "        super().connect()\n"
+        "        _track(self)  # a new socket: the guard holds it whatever http.client does with it later",
+        "        super().connect()",
+        ("tests/test_deadline.py",),
+    ),
+    Mutation(
+        "deadline-late-request-not-cut",
+        "shared/deadline.py",
+        "        if guard.fired:  # the deadline passed before this request (or this connect) started\n"
+        "            guard.cut()",
+        "        pass",
+        ("tests/test_deadline.py::test_a_request_that_starts_after_its_guard_fired_is_cut_at_once",),
+    ),
+    Mutation(
+        "deadline-earlier-guard-sleeps-on",
+        "shared/deadline.py",
+        "            elif earliest is None or guard.deadline < earliest:",
+        "            elif False:",
+        ("tests/test_deadline.py::test_an_earlier_guard_armed_after_a_later_one_still_fires_first",),
+    ),
+    Mutation(
+        "action-any-bucket",
+        "shared/enforcement.py",
+        'if (where.get("name"), str(where.get("appid"))) != (name, appid) or not isinstance(key, str):',
+        "if not isinstance(key, str):",
+        (
+            "tests/test_moderation_action.py::test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_nothing",
+        ),
+    ),
+    Mutation(
+        "action-any-event",
+        "shared/enforcement.py",
+        "if not isinstance(event_name, str) or not event_name.startswith(EVIDENCE_EVENTS):",
+        "if not isinstance(event_name, str):",
+        (
+            "tests/test_moderation_action.py::test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_nothing",
+        ),
+    ),
+    Mutation(
+        "action-dot-folders",
+        "shared/enforcement.py",
+        "(?:(?!\\.+/)[A-Za-z0-9_.~-]+/){3}",
+        "(?:[A-Za-z0-9_.~-]+/){3}",
+        (
+            "tests/test_moderation_action.py::test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_nothing",
+        ),
+    ),
+    Mutation(
+        "action-any-object-is-evidence",
+        "shared/enforcement.py",
+        ' or message.get("dedupe_id") != found.group(1)',
+        "",
+        (
+            "tests/test_moderation_action.py::test_events_naming_anything_but_a_stored_hit_are_refused_loudly_and_change_nothing",
+        ),
+    ),
+    Mutation(
+        "action-gone-evidence-refused",
+        "shared/enforcement.py",
+        "    if sub.store.head(key, budget) is None:\n        return None",
+        '    if sub.store.head(key, budget) is None:\n        raise Refused("gone")',
+        ("tests/test_moderation_action.py::test_an_event_for_evidence_that_is_gone_touches_nothing_and_is_logged",),
+    ),
+    Mutation(
+        "action-on-pass-hits",
+        "shared/enforcement.py",
+        '    if trusted["suggestion"] not in ACTED_ON:',
+        "    if False:",
+        ("tests/test_moderation_action.py::test_a_pass_hit_triggers_the_function_and_is_left_alone",),
+    ),
+    Mutation(
+        "action-no-wait-on-a-fresh-claim",
+        "shared/enforcement.py",
+        "IN_PROGRESS_WAIT = 6.0",
+        "IN_PROGRESS_WAIT = 0.0",
+        (
+            "tests/test_moderation_action.py::test_a_second_invocation_waits_for_the_one_acting_and_ends_as_its_duplicate",
+        ),
+    ),
+    Mutation(
+        "action-wait-acknowledges-in-progress",
+        "shared/enforcement.py",
+        "IN_PROGRESS_POLL + CALL_WORST_CASE):\n                raise",
+        "IN_PROGRESS_POLL + CALL_WORST_CASE):\n                return claim.DUPLICATE",
+        ("tests/test_moderation_action.py::test_the_wait_on_another_invocations_claim_ends_in_a_retry_not_a_done",),
+    ),
+    Mutation(
+        "action-exempt-forbid-only",
+        "shared/enforcement.py",
+        'if wanted in ("drop", "forbid") and self.exempts(stream):',
+        'if wanted == "forbid" and self.exempts(stream):',
+        ("tests/test_moderation_action.py::test_an_exempt_stream_is_never_cut_whichever_the_action",),
+    ),
+    Mutation(
+        "action-forbid-seconds-below-minimum",
+        "shared/enforcement.py",
+        "    if not 60 <= seconds <= MAX_FORBID_SECONDS:",
+        "    if not 0 <= seconds <= MAX_FORBID_SECONDS:",
+        ("tests/test_moderation_action.py::test_policy_errors_name_the_variable",),
+    ),
+    Mutation(
+        "action-dry-run-any-value",
+        "shared/enforcement.py",
+        "        dry_run=dry in _TRUE,",
+        "        dry_run=bool(dry),",
+        ("tests/test_moderation_action.py::test_policy_errors_name_the_variable",),
+    ),
+    Mutation(
+        "claim-unreadable-age-fresh",
+        "shared/claim.py",
+        '        return float("inf")',
+        "        return 0.0",
+        ("tests/test_claim.py::test_a_claim_whose_age_cannot_be_read_counts_as_stale",),
+    ),
+    Mutation(
+        "sign-prefix-match",
+        "shared/signing.py",
+        "not _HEX32.fullmatch(given)",
+        "not _HEX32.match(given)",
+        ("tests/test_signing.py::test_a_valid_sign_with_anything_after_its_32_digits_is_malformed_not_merely_wrong",),
+    ),
+    Mutation(
+        "gateway-truthy-base64-flag",
+        "shared/gateway.py",
+        '        if event.get("isBase64Encoded") is True:',
+        '        if event.get("isBase64Encoded"):',
+        ("tests/test_gateway.py::test_only_a_boolean_true_marks_the_body_base64",),
+    ),
+)
+MUTATIONS = MUTATIONS + NEWER
 
 
 def _copy_tree(into: Path) -> None:
