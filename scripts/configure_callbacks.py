@@ -11,9 +11,11 @@ callback key, then binds it to the push domain + AppName. Running it again chang
     scripts/configure_callbacks.py ... --dry-run             # print the writes, send none
 
 The template and rule logic, and this command line, are tooling/callbacks.py.
-Credentials: TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY or TENCENT_SECRET_ID/TENCENT_SECRET_KEY
-(plus TENCENTCLOUD_SESSION_TOKEN / TENCENT_TOKEN for temporary keys). `--endpoint` points the
-SDK elsewhere (e.g. http://127.0.0.1:PORT for the local stand-in, devstack/live_api.py).
+Credentials: TENCENTCLOUD_SECRETID/TENCENTCLOUD_SECRETKEY (SCF's spelling, as every tool reads
+them) or TENCENT_SECRET_ID/TENCENT_SECRET_KEY (the deployer's .env), plus
+TENCENTCLOUD_SESSIONTOKEN / TENCENT_TOKEN for temporary keys. `--local` configures the running
+local stack's Live API stand-in for its gateway; `--endpoint` points the SDK elsewhere.
+Exit 2 when something is missing (one line says what), 1 when the Live API refuses a call.
 """
 
 from __future__ import annotations

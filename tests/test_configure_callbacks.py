@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "configure_callbacks.py"
 BASE = "https://service-abc123-1250000000.gz.apigw.tencentcs.com/release"
 KEY = "callback-key-Zq81x"
-CREDENTIALS = {"TENCENTCLOUD_SECRET_ID": "AKIDtestConfigure0000", "TENCENTCLOUD_SECRET_KEY": "testConfigureSecret0000"}
+CREDENTIALS = {"TENCENTCLOUD_SECRETID": "AKIDtestConfigure0000", "TENCENTCLOUD_SECRETKEY": "testConfigureSecret0000"}
+"""SCF's spelling of the credential variables, which every tool reads (issue 27)."""
 EXPECTED_URLS = {
     "StreamBeginNotifyUrl": f"{BASE}/live/stream-begin",
     "StreamEndNotifyUrl": f"{BASE}/live/stream-end",
@@ -172,7 +173,7 @@ def test_a_domain_bound_to_another_template_is_kept_unless_replace_rule(api: Liv
     api.rules.append({"DomainName": "push.example.com", "AppName": "live", "TemplateId": 3})
 
     refused = configure(api)
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "--replace-rule" in refused.stderr and "template 3" in refused.stderr
     assert [r["TemplateId"] for r in api.rules] == [3]
 
@@ -189,14 +190,16 @@ def test_serverless_framework_credential_names_are_accepted(api: LiveApiStandIn)
 
 def test_without_credentials_it_explains_and_sends_nothing(api: LiveApiStandIn) -> None:
     done = configure(api, env={})
-    assert done.returncode == 1
-    assert "TENCENTCLOUD_SECRET_ID" in done.stderr
+    assert done.returncode == 2
+    assert "TENCENTCLOUD_SECRETID" in done.stderr
     assert api.calls == []
+    sdk_spelling = {"TENCENTCLOUD_SECRET_ID": "AKIDsdkSpelling0000", "TENCENTCLOUD_SECRET_KEY": "sdkSpelling0000"}
+    assert configure(api, env=sdk_spelling).returncode == 2  # one spelling: SCF's (and the deployer's .env)
 
 
 def test_a_missing_url_names_the_flag_to_give(api: LiveApiStandIn) -> None:
     done = configure(api, "--stream-begin-url", "https://a.example.com", base=None)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "--stream-end-url" in done.stderr
     assert api.calls == []
 
@@ -216,7 +219,29 @@ def test_domain_and_app_name_default_to_the_env_file_values(api: LiveApiStandIn)
     assert [(r["DomainName"], r["AppName"]) for r in api.rules] == [("push.from-env.example.com", "show")]
 
     missing = subprocess.run(command, env={**CREDENTIALS, "LIVE_CALLBACK_KEYS": KEY}, capture_output=True, text=True)
-    assert missing.returncode == 1 and "PUSH_DOMAIN" in missing.stderr
+    assert missing.returncode == 2 and "PUSH_DOMAIN" in missing.stderr
+
+
+def test_local_configures_the_running_stacks_live_api_for_its_gateway(api: LiveApiStandIn, tmp_path: Path) -> None:
+    from tooling.localstack import local_variables
+
+    stack_env = {
+        "LIVE_API_ENDPOINT": api.endpoint,
+        "LIVE_API_SCHEME": "http",
+        "TENCENTCLOUD_SECRETID": "AKIDlocal0000",
+        "TENCENTCLOUD_SECRETKEY": "localSecret0000",
+    }
+    (tmp_path / "stack.env").write_text(
+        "".join(f"{n}={v}\n" for n, v in local_variables(stack_env, "http://127.0.0.1:9999").items())
+    )
+    command = [sys.executable, str(SCRIPT), "--local"]
+    done = subprocess.run(
+        command, env={"LIVE_LOCAL_STATE_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    ok(done)
+    (template,) = api.templates.values()
+    assert template["StreamBeginNotifyUrl"] == "http://127.0.0.1:9999/live/stream-begin"
+    assert [(r["DomainName"], r["AppName"]) for r in api.rules] == [("push.example.com", "live")]
 
 
 # What the Live API accepts, and where the five URLs come from
@@ -238,7 +263,7 @@ def test_the_template_description_and_name_sent_are_ones_the_live_api_accepts(ap
 
 def test_a_template_name_the_live_api_would_refuse_is_refused_before_any_call(api: LiveApiStandIn) -> None:
     done = configure(api, "--template-name", "live callbacks (prod)")
-    assert done.returncode == 1 and "--template-name" in done.stderr
+    assert done.returncode == 2 and "--template-name" in done.stderr
     assert api.calls == []
 
 
@@ -273,5 +298,5 @@ def test_a_deploy_output_missing_a_function_names_the_flag_to_add(api: LiveApiSt
     saved = tmp_path / "urls.json"
     saved.write_text(json.dumps({"stream_begin": "https://a.example.com", "record": "https://b.example.com"}))
     done = configure(api, "--urls-from", str(saved), base=None)
-    assert done.returncode == 1 and "--stream-end-url" in done.stderr
+    assert done.returncode == 2 and "--stream-end-url" in done.stderr
     assert api.calls == []

@@ -47,14 +47,20 @@ class SetupError(Exception):
     """Something the tool needs is missing or unusable; the message says what and how to give it."""
 
 
-def add_arguments(parser: argparse.ArgumentParser, key: bool = False) -> None:
-    """The flags that say where the stored data is (and, with `key`, which callback key signs)."""
+def add_arguments(parser: argparse.ArgumentParser, key: bool = False, again: bool = False) -> None:
+    """The flags that say where the stored data is (and, with `key`, which callback key signs).
+
+    `again`: the same flags once more, on a subcommand's parser, so they are accepted after the
+    subcommand too (`moderation.py review --local`); they default to nothing there, so a flag given
+    before the subcommand is not reset by the subcommand's own default."""
+    quiet: dict[str, object] = {"default": argparse.SUPPRESS} if again else {}
     group = parser.add_argument_group("where the bucket is (default: the functions' variables)")
-    group.add_argument("--local", action="store_true", help=f"the running local stack ({_shown(stack_env())})")
-    group.add_argument("--env-file", type=Path, help="read NAME=value settings from this file")
-    group.add_argument("--bucket", help="COS bucket as name-appid (default: $COS_BUCKET)")
-    group.add_argument("--region", help="the bucket's region (default: $COS_REGION)")
-    group.add_argument("--prefix", help="key prefix the functions write under (default: $COS_PREFIX)")
+    local_help = f"the running local stack ({_shown(stack_env())})"
+    group.add_argument("--local", action="store_true", help=local_help, **quiet)
+    group.add_argument("--env-file", type=Path, help="read NAME=value settings from this file", **quiet)
+    group.add_argument("--bucket", help="COS bucket as name-appid (default: $COS_BUCKET)", **quiet)
+    group.add_argument("--region", help="the bucket's region (default: $COS_REGION)", **quiet)
+    group.add_argument("--prefix", help="key prefix the functions write under (default: $COS_PREFIX)", **quiet)
     if key:
         parser.add_argument("--key", help="callback key to sign with (default: the first of $LIVE_CALLBACK_KEYS)")
 

@@ -88,11 +88,21 @@ def notify_urls(
     return {ROUTES[kind][1]: url for kind, url in urls.items()}
 
 
+CREDENTIAL_VARIABLES = (
+    ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN"),
+    ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "TENCENT_TOKEN"),
+)
+"""SCF's spelling first, as every tool reads it (README, tooling/access.py); then the deployer's
+.env spelling that the Serverless CLI reads (deploy/.env.example), so step 8 of docs/DEPLOY.md
+works with the same .env loaded."""
+
+
+class CallFailed(Exception):
+    """A Live API call was answered with an error (exit 1; missing set-up is a SetupError, exit 2)."""
+
+
 def credentials(env: Mapping[str, str]) -> Credential | None:
-    for id_name, key_name, token_name in (
-        ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN"),
-        ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "TENCENT_TOKEN"),
-    ):
+    for id_name, key_name, token_name in CREDENTIAL_VARIABLES:
         secret_id, secret_key = env.get(id_name, "").strip(), env.get(key_name, "").strip()
         if secret_id and secret_key:
             return Credential(secret_id, secret_key, env.get(token_name, "").strip() or None)
@@ -114,7 +124,7 @@ def _call(client: live_client.LiveClient, action: str, params: Mapping[str, Any]
     try:
         return getattr(client, action)(request)
     except TencentCloudSDKException as exc:
-        raise SetupError(f"{action} failed: {exc.get_code()}: {exc.get_message()}") from None
+        raise CallFailed(f"{action} failed: {exc.get_code()}: {exc.get_message()}") from None
 
 
 def plan(
@@ -226,9 +236,10 @@ def configure(
 
 
 def callback_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """--key, else $LIVE_CALLBACK_KEY, else the first of $LIVE_CALLBACK_KEYS (tooling/access.py)."""
+    """--key, else $LIVE_CALLBACK_KEY, else the first of $LIVE_CALLBACK_KEYS (tooling/access.py);
+    for the local stack (`--local`) the development key when none is set."""
     explicit = args.key or env.get("LIVE_CALLBACK_KEY", "").strip() or None
-    return access.callback_key(explicit, env, development=False)[0]
+    return access.callback_key(explicit, env, development=bool(getattr(args, "local", False)))[0]
 
 
 # The command line (scripts/configure_callbacks.py)
@@ -267,6 +278,11 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
     )
     parser.add_argument("--region", default=env.get("REGION") or "ap-guangzhou", help="API region (default: $REGION)")
     parser.add_argument("--endpoint", help="API endpoint, e.g. http://127.0.0.1:PORT for the local stand-in")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="the running local stack: its Live API stand-in, its gateway's routes, its push domain",
+    )
     parser.add_argument("--replace-rule", action="store_true", help="rebind a domain/AppName bound to another template")
     parser.add_argument("--dry-run", action="store_true", help="print the write requests (key masked), send none")
     return parser.parse_args(argv)
@@ -275,10 +291,17 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
 def main(
     argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """scripts/configure_callbacks.py: 0 when the template and rule are as wanted, 1 when set-up is missing."""
+    """scripts/configure_callbacks.py: 0 when the template and rule are as wanted, 2 when set-up is
+    missing (one line says what), 1 when the Live API refused a call."""
     out = out or sys.stdout
     args = parse_args(argv, env)
     try:
+        if args.local:  # the local stack's stack.env fills what the flags leave open
+            env = {**env, **access.environment(argparse.Namespace(local=True), {})}
+            args.endpoint = args.endpoint or f"{env.get('LIVE_API_SCHEME', 'http')}://{env['LIVE_API_ENDPOINT']}"
+            has_url = args.urls_from or any(getattr(args, f"{key}_url") for key in ROUTES)
+            args.base_url = args.base_url or (None if has_url else access.local_url(env))
+            args.domain = args.domain or env.get("PUSH_DOMAIN")
         if not args.domain:
             raise SetupError("no push domain: give --domain or set PUSH_DOMAIN")
         if not DESCRIPTION_PATTERN.fullmatch(args.template_name):
@@ -294,12 +317,15 @@ def main(
         credential = credentials(env)
         if credential is None and not args.dry_run:
             raise SetupError(
-                "no credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+                "no credentials: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY "
                 "(or TENCENT_SECRET_ID and TENCENT_SECRET_KEY, as in .env)"
             )
         client = make_client(credential, args.region, args.endpoint) if credential else None
         configure(desired, client, dry_run=args.dry_run, replace_rule=args.replace_rule, out=out)
     except SetupError as exc:
+        print(f"configure_callbacks: {exc}", file=err or sys.stderr)
+        return 2
+    except CallFailed as exc:
         print(f"configure_callbacks: {exc}", file=err or sys.stderr)
         return 1
     return 0

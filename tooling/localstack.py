@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -21,17 +22,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from devstack.cos import CosStandIn
 from devstack.gateway import Invocation, LocalGateway, Route, RouteError, load_routes
 from devstack.live_api import CallbackRecorder, LiveApiStandIn
+from devstack.payloads import PUSH_DOMAIN
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY, DevStack
 from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
 from shared import pipeline
 from shared.config import load_settings
 from shared.errors import ConfigurationError
-from tooling.access import GATEWAY_VARIABLE, state_dir
+from tooling.access import GATEWAY_VARIABLE, read_env_file, state_dir
 from tooling.browser import BrowserMissing, screenshot
 from tooling.console import parse_range, render_html, write_page
 from tooling.demomedia import attach_pictures
@@ -247,6 +250,35 @@ def _environment(
     return env
 
 
+LOCAL_VARIABLES = ("COS_", "TENCENTCLOUD_", "LIVE_API_", "MODERATION_", "CMQ_", "RECONCILE_")
+"""What `--local` of every tool needs from the running stack: the COS stand-in, the dev credentials,
+the Live API stand-in, the topic, and the domain reconcile repairs (the demo's push domain)."""
+
+
+def local_variables(env: Mapping[str, str], gateway_url: str) -> dict[str, str]:
+    """The running stack's settings as `--local` reads them (.local/stack.env): dev values only."""
+    variables = {n: v for n, v in env.items() if n.startswith(LOCAL_VARIABLES)}
+    variables.setdefault("RECONCILE_DOMAINS", PUSH_DOMAIN)
+    variables.setdefault("PUSH_DOMAIN", PUSH_DOMAIN)
+    variables[GATEWAY_VARIABLE] = gateway_url
+    return variables
+
+
+def running_gateway(stack_env: Path) -> str | None:
+    """The URL of the local stack that wrote `stack_env`, when its gateway still answers."""
+    if not stack_env.is_file():
+        return None
+    url = read_env_file(stack_env).get(GATEWAY_VARIABLE, "")
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1.0):
+            return url
+    except OSError:  # a file left by a stack that died: not running
+        return None
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -264,6 +296,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     state: Path = args.state_dir
     state.mkdir(parents=True, exist_ok=True)
+    running = running_gateway(state / "stack.env")
+    if running:  # another stack owns this state folder: touch none of its files
+        print(
+            f"local: a local stack is already running at {running} (its state is {_shown(state)});"
+            " stop it first, or give this one --state-dir DIR",
+            file=sys.stderr,
+        )
+        return 2
     journal = state / "published.jsonl"
     journal.write_text("")  # one run's messages: the embedded COS stand-in forgets too
     function_log = (state / "functions.log").open("w", encoding="utf-8")
@@ -293,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
     gateway: Server | None = None
     live_api: LiveApiStandIn | None = None
     cos_line = ""
+    wrote_stack_env = False
     try:
         if args.cos == "local":
             stack = DevStack(journal=journal, echo=echo, cos_port=args.cos_port, tdmq_port=args.tdmq_port).start()
@@ -342,9 +383,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"local: cannot listen on {args.host}:{port}: {exc.strerror}; try --port", file=sys.stderr)
             return 2
         if stack is not None:  # what `--local` of the tools reads (tooling/access.py): dev values only
-            variables = {n: env[n] for n in env if n.startswith(("COS_", "TENCENTCLOUD_", "LIVE_API_"))}
-            variables[GATEWAY_VARIABLE] = gateway.url
-            stack_env.write_text("".join(f"{n}={v}\n" for n, v in variables.items()))
+            stack_env.write_text("".join(f"{n}={v}\n" for n, v in local_variables(env, gateway.url).items()))
+            wrote_stack_env = True
         console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
         if args.demo:
             status = run_demo(args, gateway.url, keys[0], console, published, stack.cos if stack else None)
@@ -371,5 +411,6 @@ def run(args: argparse.Namespace) -> int:
             args.moderation.stop()
         if live_api is not None:
             live_api.stop()
-        stack_env.unlink(missing_ok=True)
+        if wrote_stack_env:  # only this stack's own file: never another's
+            stack_env.unlink(missing_ok=True)
         function_log.close()

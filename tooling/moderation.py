@@ -28,22 +28,30 @@ from tooling import access
 OPERATOR_BUDGET_SECONDS = 30.0
 
 
+def _general(p: argparse.ArgumentParser, again: bool = False) -> None:
+    """The options of every command, accepted before the subcommand or after it (`again`)."""
+    access.add_arguments(p, again=again)
+    quiet: dict[str, Any] = {"default": argparse.SUPPRESS} if again else {}
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation", **quiet)
+    p.add_argument("--dry-run", action="store_true", help="say what would happen; call and write nothing", **quiet)
+    p.add_argument("--json", action="store_true", help="print JSON", **quiet)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moderation.py", description="Bans, the review queue, and acting by hand.")
-    access.add_arguments(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--dry-run", action="store_true", help="say what would happen; call and write nothing")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _general(p)
+    common = argparse.ArgumentParser(add_help=False)
+    _general(common, again=True)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("bans", help="active bans from the ledger, with their resume time")
-    sub.add_parser("review", help="hits waiting for a person, with image URL and score")
+    sub.add_parser("bans", help="active bans from the ledger, with their resume time", parents=[common])
+    sub.add_parser("review", help="hits waiting for a person, with image URL and score", parents=[common])
     for name, what in (("approve", "the hit is fine: close it, no action"), ("dismiss", "close it without a verdict")):
-        sub.add_parser(name, help=what).add_argument("id", help="the hit's dedupe_id (from `review`)")
-    ban = sub.add_parser("ban", help="ban the hit's stream (ForbidLiveStream, then DropLiveStream)")
+        sub.add_parser(name, help=what, parents=[common]).add_argument("id", help="the hit's dedupe_id (from `review`)")
+    ban = sub.add_parser("ban", help="ban the hit's stream (ForbidLiveStream, then DropLiveStream)", parents=[common])
     ban.add_argument("id")
     ban.add_argument("--seconds", type=int, default=86400, help="ban length (default one day, at most 90 days)")
     for name, what in (("resume", "lift a ban (ResumeLiveStream)"), ("state", "DescribeLiveStreamState")):
-        cmd = sub.add_parser(name, help=what)
+        cmd = sub.add_parser(name, help=what, parents=[common])
         cmd.add_argument("stream")
         cmd.add_argument("--domain", help="push domain (default: from the stream's ledger)")
         cmd.add_argument("--app", help="AppName (default: from the stream's ledger)")

@@ -76,12 +76,17 @@ def plan(args: argparse.Namespace, env: Mapping[str, str], now: float | None = N
     except ConfigurationError as exc:
         raise access.SetupError(exc.reason) from None
     until = parse_when(args.until, now) if args.until else now
-    minutes = int(merged.get("RECONCILE_WINDOW_MINUTES") or DEFAULT_WINDOW_MINUTES)
+    raw_minutes = merged.get("RECONCILE_WINDOW_MINUTES") or str(DEFAULT_WINDOW_MINUTES)
+    if not raw_minutes.strip().isdigit():
+        raise access.SetupError(f"RECONCILE_WINDOW_MINUTES must be a whole number of minutes, got {raw_minutes[:20]!r}")
+    minutes = int(raw_minutes)
     since = parse_when(args.since, now) if args.since else until - minutes * 60
     if not since < until <= now + 60:
         raise access.SetupError("the window must have --since before --until, and --until not in the future")
     if settings.moderation_topic is None and not args.dry_run:
         raise access.SetupError("MODERATION_TOPIC is not set: backfilled hits are published like live ones")
+    if settings.cmq_endpoint is None and not args.dry_run:
+        raise access.SetupError("CMQ_ENDPOINT is not set: the topic's data-flow address, for the backfilled hits")
     run = Run(pipeline.Instance(settings), live, domains, dry_run=args.dry_run, every_record=args.every_record)
     return Plan(run, (since, until), args.stream)
 
