@@ -178,7 +178,40 @@ class Notifications:
             invocations.deliver(event, label=key)
 
 
-class CosStandIn(StandIn):
+class CosStandInAccess:
+    """A client's view of a running COS stand-in at `url`: the SDK pointed at it, its buckets, the
+    public URL of an object. The stand-in itself is one; `RemoteCosStandIn` reaches one that runs
+    in another process (the local stack's, from its .local/stack.env)."""
+
+    url: str
+
+    def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
+        config = CosConfig(
+            Region=region,
+            SecretId=DEV_CREDENTIALS["TENCENTCLOUD_SECRETID"],
+            SecretKey=DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"],
+            Token=DEV_SESSION_TOKEN,
+            Scheme="http",
+            Proxies={"http": self.url},
+            Timeout=10,
+        )
+        return CosS3Client(config, retry=0)
+
+    def create_bucket(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> str:
+        self.client(region).create_bucket(Bucket=bucket)
+        return bucket
+
+    def public_url(self, bucket: str, key: str) -> str:
+        """Where a browser reads a public-read object (path-style, on loopback)."""
+        return f"{self.url}/{bucket}/{quote(key.lstrip('/'))}"
+
+
+class RemoteCosStandIn(CosStandInAccess):
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+
+class CosStandIn(CosStandInAccess, StandIn):
     def __init__(self, port: int = 0) -> None:
         from moto.server import create_backend_app  # dev-only dependency
 
@@ -203,26 +236,6 @@ class CosStandIn(StandIn):
 
     def unnotify(self, invocations: AsyncInvocations) -> None:
         self.notifications.unbind(invocations)
-
-    def client(self, region: str = DEFAULT_REGION) -> CosS3Client:
-        config = CosConfig(
-            Region=region,
-            SecretId=DEV_CREDENTIALS["TENCENTCLOUD_SECRETID"],
-            SecretKey=DEV_CREDENTIALS["TENCENTCLOUD_SECRETKEY"],
-            Token=DEV_SESSION_TOKEN,
-            Scheme="http",
-            Proxies={"http": self.url},
-            Timeout=10,
-        )
-        return CosS3Client(config, retry=0)
-
-    def create_bucket(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> str:
-        self.client(region).create_bucket(Bucket=bucket)
-        return bucket
-
-    def public_url(self, bucket: str, key: str) -> str:
-        """Where a browser reads a public-read object (path-style, on loopback)."""
-        return f"{self.url}/{bucket}/{quote(key.lstrip('/'))}"
 
     def env(self, bucket: str = DEFAULT_BUCKET, region: str = DEFAULT_REGION) -> dict[str, str]:
         """Function environment variables that point the COS SDK at this stand-in."""

@@ -20,9 +20,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from shared.vocabulary import KINDS
-from tooling.bench.child import ROOT
-from tooling.bench.runner import Plan, measure
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from shared.vocabulary import KINDS
+    from tooling.bench.child import ROOT
+    from tooling.bench.runner import Plan, measure
+except ModuleNotFoundError as missing:
+    sys.exit(f"bench: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from shared.errors import CallbackError
-from tooling import access
-from tooling.console import RangeError, loopback_url, page_name, parse_range, render_html, upload, write_page
-from tooling.readmodel import timeline_of
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from shared.errors import CallbackError
+    from tooling import access
+    from tooling.console import RangeError, loopback_url, page_name, parse_range, render_html, upload, write_page
+    from tooling.readmodel import timeline_of
+except ModuleNotFoundError as missing:
+    sys.exit(f"console: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_EXPIRY = timedelta(days=7)

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.events import MODELS
-from shared.layout import event_key
-from tooling.console import render_html
-from tooling.readmodel import build_timeline
-from tooling.traffic.plan import plan
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from shared.events import MODELS
+    from shared.layout import event_key
+    from tooling.console import render_html
+    from tooling.readmodel import build_timeline
+    from tooling.traffic.plan import plan
+except ModuleNotFoundError as missing:
+    sys.exit(f"console_scale: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 DEMO_STREAMS = 8
 

@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from shared.vocabulary import KINDS
-from tooling.bench.hotloop import instructions, run
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from shared.vocabulary import KINDS
+    from tooling.bench.hotloop import instructions, run
+except ModuleNotFoundError as missing:
+    sys.exit(f"hotloop: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def main() -> None:

@@ -14,9 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devstack.gateway import ROUTES_FILE
-from tooling.access import state_dir
-from tooling.localstack import run
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from devstack.gateway import ROUTES_FILE
+    from tooling.access import state_dir
+    from tooling.localstack import run
+except ModuleNotFoundError as missing:
+    sys.exit(f"local: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import sys
 
-from tooling.moderation import main
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from tooling.moderation import main
+except ModuleNotFoundError as missing:
+    sys.exit(f"moderation: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], os.environ))

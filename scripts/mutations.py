@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tooling.mutations import MUTATIONS, Mutation, run
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from tooling.mutations import MUTATIONS, Mutation, run
+except ModuleNotFoundError as missing:
+    sys.exit(f"mutations: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
-from tooling.reconcile import main
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from tooling.reconcile import main
+except ModuleNotFoundError as missing:
+    sys.exit(f"reconcile: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], os.environ))

@@ -22,12 +22,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from deploy import endpoints
-from shared.errors import CallbackError
-from shared.storage import CosStore
-from shared.vocabulary import KINDS
-from tooling import access
-from tooling.quarantine import list_entries, replay_all
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from deploy import endpoints
+    from shared.errors import CallbackError
+    from shared.storage import CosStore
+    from shared.vocabulary import KINDS
+    from tooling import access
+    from tooling.quarantine import list_entries, replay_all
+except ModuleNotFoundError as missing:
+    sys.exit(f"replay_quarantine: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -21,13 +21,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deploy import endpoints
-from devstack.gateway import ROUTES_FILE
-from shared.vocabulary import DEFAULT_PUBLISHED, KINDS
-from tooling.access import LOCAL_URL, callback_key
-from tooling.traffic.plan import deliveries, plan
-from tooling.traffic.report import describe, summary
-from tooling.traffic.send import Progress, route_paths, run, targets
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from deploy import endpoints
+    from devstack.gateway import ROUTES_FILE
+    from shared.vocabulary import DEFAULT_PUBLISHED, KINDS
+    from tooling import access
+    from tooling.access import LOCAL_URL, callback_key
+    from tooling.demomedia import attach_for_local_stack
+    from tooling.traffic.plan import deliveries, plan
+    from tooling.traffic.report import describe, summary
+    from tooling.traffic.send import Progress, route_paths, run, targets
+except ModuleNotFoundError as missing:
+    sys.exit(f"simulate: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +77,10 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     key, source = callback_key(args.key, os.environ, development=True)
     published = tuple(s.strip().capitalize() for s in args.publish.split(",") if s.strip())
     scenario = plan(args.streams, args.seed, snapshot_interval=args.snapshot_interval, published=published)
+    stack = access.stack_env()
+    local = access.read_env_file(stack) if stack.is_file() else {}
+    if attach_for_local_stack(args.url, local, ((c.kind, c.payload) for c in scenario.callbacks)):
+        print("simulate: pictures for the snapshots and hits are on the local stack's COS stand-in", file=sys.stderr)
     order = deliveries(scenario, args.duplicates, args.shuffle)
     print(
         f"simulate: {len(scenario.callbacks)} callbacks of {args.streams} streams as {len(order)} deliveries"

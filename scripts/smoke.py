@@ -22,10 +22,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from deploy import endpoints
-from deploy.spec import default_spec
-from tooling import access
-from tooling.smoke import bucket_env, object_checker, run, stream_name
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from deploy import endpoints
+    from deploy.spec import default_spec
+    from tooling import access
+    from tooling.smoke import bucket_env, object_checker, run, stream_name
+except ModuleNotFoundError as missing:
+    sys.exit(f"smoke: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:

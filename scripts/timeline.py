@@ -18,10 +18,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shared.errors import CallbackError
-from tooling import access
-from tooling.readmodel import timeline_of
-from tooling.render import render
+try:  # the venv puts the repository root on the path (scripts/venv.sh); any other Python lacks it
+    from shared.errors import CallbackError
+    from tooling import access
+    from tooling.readmodel import timeline_of
+    from tooling.render import render
+except ModuleNotFoundError as missing:
+    sys.exit(f"timeline: {missing.name} not found: use .venv/bin/python (./scripts/local.sh makes it)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -74,3 +74,17 @@ def test_every_mutation_still_finds_its_text_once_and_names_tests_that_exist() -
             assert (ROOT / path).is_file(), f"{mutation.name}: {path}"
             if name:
                 assert f"def {name}(" in (ROOT / path).read_text(encoding="utf-8"), f"{mutation.name}: {test}"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.py")))
+def test_a_script_run_without_the_venv_says_which_python_to_use_in_one_line(script: str) -> None:
+    import subprocess
+    import sys
+
+    # -S: no site-packages, so no .pth puts the repository root on the path (as with a system python3)
+    done = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "scripts" / script), "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and ".venv/bin/python" in done.stderr, done.stderr

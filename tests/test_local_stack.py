@@ -483,3 +483,105 @@ def test_a_tool_without_a_bucket_names_what_is_missing_without_a_traceback(
     assert local.returncode == 2
     assert f"{tmp_path / 'stack.env'} not found (is ./scripts/local.sh running?)" in local.stderr
     assert "Traceback" not in local.stderr
+
+
+README_COMMAND = re.compile(r"`(\.venv/bin/python scripts/[a-z_]+\.py[^`]*|[a-z]+ --[^`]*)`")
+
+
+def readme_tool_commands() -> list[list[str]]:
+    """Each command of the README's tools table that runs against the local stack, as written:
+    optional `[...]` parts left out, `URL` the running gateway's; a bare subcommand (`replay
+    --local`) belongs to the script of the command before it."""
+    commands: list[list[str]] = []
+    script = ""
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("| `.venv/bin/python scripts/"):
+            continue
+        first_column = line.split(" | ")[0]
+        for span in README_COMMAND.findall(first_column):
+            words = re.sub(r"\[[^\]]*\]", "", span).split()
+            if words[0] == ".venv/bin/python":
+                script, words = words[1], words[2:]
+            if "--local" in words or "URL" in words:
+                commands.append([script, *words])
+    return commands
+
+
+def test_the_readme_names_the_commands_this_test_runs() -> None:
+    scripts = {c[0] for c in readme_tool_commands()}
+    assert {
+        "scripts/simulate.py",
+        "scripts/moderation.py",
+        "scripts/timeline.py",
+        "scripts/console.py",
+        "scripts/reconcile.py",
+        "scripts/replay_quarantine.py",
+        "scripts/smoke.py",
+        "scripts/configure_callbacks.py",
+    } <= scripts
+
+
+@pytest.mark.slow
+def test_every_readme_tool_command_runs_against_the_local_stack_as_written(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_", "TENCENT"))}
+    env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "local.sh"), "--port", "0", "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    output = Output(process)
+    try:
+        banner = output.until("Ctrl-C", 120)
+        url = re.search(r"POST (http://127\.0\.0\.1:\d+)/live/stream-begin", banner)
+        assert url, banner
+        # A second start while this one runs refuses and leaves the first stack's files alone.
+        second = subprocess.run(
+            [sys.executable, str(SCRIPTS / "local.py"), "--port", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert second.returncode == 2 and "already running" in second.stderr, second.stderr
+        assert (tmp_path / "stack.env").is_file()
+        ran = []
+        for script, *args in readme_tool_commands():
+            argv = [url.group(1) if a == "URL" else a for a in args]
+            done = subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "python"), script, *argv],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+            )
+            assert done.returncode == 0, f"{script} {' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+            assert "Traceback" not in done.stderr
+            ran.append(f"{Path(script).name} {' '.join(argv)}")
+        assert len(ran) >= 9, ran
+        # The simulator's traffic to the local stack got pictures on the stack's COS stand-in.
+        from devstack.cos import RemoteCosStandIn
+        from tooling.access import read_env_file
+        from tooling.demomedia import MEDIA_BUCKET
+
+        stack = read_env_file(tmp_path / "stack.env")
+        cos = RemoteCosStandIn(stack["COS_PROXY"])
+        pictures = cos.client().list_objects(Bucket=MEDIA_BUCKET, MaxKeys=5).get("Contents") or []
+        assert pictures, "no picture on the stand-in"
+        snapshots = cos.client().list_objects(Bucket=stack["COS_BUCKET"], Prefix="snapshots/", MaxKeys=1)["Contents"]
+        stored = json.loads(
+            cos.client().get_object(Bucket=stack["COS_BUCKET"], Key=snapshots[0]["Key"])["Body"].get_raw_stream().read()
+        )
+        assert stored["event"]["pic_full_url"].startswith(stack["COS_PROXY"] + "/" + MEDIA_BUCKET + "/")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert not (tmp_path / "stack.env").exists()

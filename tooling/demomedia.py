@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from devstack.cos import CosStandIn
+from devstack.cos import CosStandInAccess, RemoteCosStandIn
 
 MEDIA_BUCKET = "live-media-1250000000"
 WIDTH, HEIGHT = 160, 90
@@ -52,7 +52,9 @@ def picture(seed: str, moment: int, hit: str | None = None) -> bytes:
     )
 
 
-def attach_pictures(cos: CosStandIn, payloads: Iterable[tuple[str, dict[str, Any]]], bucket: str = MEDIA_BUCKET) -> int:
+def attach_pictures(
+    cos: CosStandInAccess, payloads: Iterable[tuple[str, dict[str, Any]]], bucket: str = MEDIA_BUCKET
+) -> int:
     """Upload a picture for every snapshot and moderation hit among `payloads` ((kind, payload)
     pairs, changed in place) and point its URL at the stand-in. Returns how many were uploaded."""
     cos.create_bucket(bucket)
@@ -78,3 +80,16 @@ def attach_pictures(cos: CosStandIn, payloads: Iterable[tuple[str, dict[str, Any
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, uploads))
     return len(uploads)
+
+
+def attach_for_local_stack(
+    base_url: str | None, env: dict[str, str], payloads: Iterable[tuple[str, dict[str, Any]]]
+) -> bool:
+    """When traffic goes to the running local stack (its .local/stack.env names `base_url` as its
+    gateway), give its snapshots and hits pictures on that stack's COS stand-in, as the demo does,
+    so its console shows them. False (nothing changed) for any other target."""
+    gateway, cos_url = env.get("LOCAL_GATEWAY_URL", ""), env.get("COS_PROXY", "")
+    if not base_url or not cos_url or gateway.rstrip("/") != base_url.rstrip("/"):
+        return False
+    attach_pictures(RemoteCosStandIn(cos_url), payloads)
+    return True

@@ -229,6 +229,11 @@ def run_demo(
     page = render_html(timeline_of(settings, (), window), window)
     path = write_page(args.state_dir / "console.html", page)
     console(f"console: {path.resolve()}  (open it in a browser; scripts/console.py --local makes it again)")
+    if cos is not None and not getattr(args, "keep", False):
+        console(
+            "console: its pictures are served by the COS stand-in, which stops with the demo;"
+            " run ./scripts/local.sh --demo --keep to keep serving them until Ctrl-C"
+        )
     if getattr(args, "screenshot", None):
         try:
             console(f"screenshot: {screenshot(path, args.screenshot)}")
