@@ -243,3 +243,18 @@ def test_a_stream_opens_from_the_keyboard_and_a_thumbnail_enlarges(opened: Opene
     page.keyboard.press("Escape")
     assert not lightbox.is_visible()
     assert json.loads(page.locator("#console-data").text_content() or "{}")["totals"]["hits"] == opened.figure("hits")
+
+
+@pytest.mark.parametrize("width", [480, 560, 1280])
+def test_the_time_axis_labels_never_overlap_whatever_the_width(opened: Opened, width: int) -> None:
+    opened.page.set_viewport_size({"width": width, "height": 820})
+    opened.page.wait_for_timeout(250)  # the ruler is drawn again 100 ms after a resize
+    boxes = opened.page.locator("#ruler span").evaluate_all(
+        "spans => spans.map(s => { const r = s.getBoundingClientRect(); return [r.left, r.right]; })"
+    )
+    assert len(boxes) >= (2 if width >= 560 else 1)
+    for (_, right), (left, _) in zip(boxes, boxes[1:]):
+        assert right < left, f"at {width} px two labels of the time axis overlap"
+    if width == 560:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        opened.page.screenshot(path=str(SCREENSHOTS / "console-560.png"))

@@ -376,6 +376,22 @@ def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path:
         assert secret not in out + done.stderr + logs
     assert "from LIVE_CALLBACK_KEYS (1 key, not shown)" in out
     assert not (tmp_path / "stack.env").exists()
+    # The README's demo excerpt is this output: the same lines once numbers and paths are set aside.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    excerpt = readme[readme.index("./scripts/local.sh --demo\n```") :].split("```")[2]
+    printed = {_shape(line) for line in out.splitlines()}
+    stable = ("demo:", "sent ", "answers ", "latency ms", "check:", "outage:", "repair: OK", "console:", "  COS ")
+    compared = [line for line in excerpt.splitlines() if line.startswith(stable)]
+    assert len(compared) >= 9
+    for line in compared:
+        assert _shape(line) in printed, f"the README shows a line the demo no longer prints:\n{line}"
+
+
+def _shape(line: str) -> str:
+    """A printed line with its numbers, ports, paths and stream names made placeholders."""
+    line = re.sub(r"(\.local/|/\S+/)[\w./-]+", "PATH", line)
+    line = re.sub(r"\d+(\.\d+)?", "N", line)
+    return re.sub(r"\s+", " ", line).strip()
 
 
 class Output:

@@ -279,6 +279,26 @@ def test_every_zip_is_within_the_10_mb_budget_and_reports_its_size(scf_build: Bu
     assert "handler index.main_handler" in scf_build.output
 
 
+def test_the_package_sizes_the_docs_quote_are_the_sizes_built_today(scf_build: Built) -> None:
+    # A typed figure drifts (DEPLOY.md said 7.86 MiB for weeks after the package had grown): each
+    # size the README and DEPLOY.md give for the package is within 2 % of the zip built now.
+    size = (scf_build.out / "record.zip").stat().st_size
+    quoted = []
+    for doc in ("README.md", "docs/DEPLOY.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        quoted += [float(m) * 2**20 for m in re.findall(r"\(?(\d+\.\d+) MiB zipped", text)]
+        quoted += [int(m) for m in re.findall(r"record\.zip (\d+) bytes zipped", text)]
+    assert len(quoted) >= 3
+    for figure in quoted:
+        assert abs(figure - size) / size < 0.02, f"a doc quotes {figure / 2**20:.2f} MiB, the zip is {size / 2**20:.2f}"
+
+
+def test_the_deploy_guides_one_by_one_loop_deploys_every_function() -> None:
+    guide = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    [loop] = re.findall(r"for kind in ([a-z_ ]+); do", guide)
+    assert sorted(loop.split()) == sorted(PACKAGES)
+
+
 # What CSS sees, per deployed path, from each unpacked package
 
 

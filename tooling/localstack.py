@@ -214,9 +214,9 @@ def run_demo(
             console(f"  {problem}")
         return 1
     console(
-        f"check: OK, stored = sent, each unique event once: {totals['streams']} streams, {totals['sessions']}"
-        f" sessions ({totals['live_sessions']} live), {totals['recordings']} recordings, {totals['snapshots']}"
-        f" snapshots, {totals['hits']} hits, {publishable} published"
+        f"check: OK, stored = sent, each unique event once: {totals['streams']} streams of demo traffic,"
+        f" {totals['sessions']} sessions ({totals['live_sessions']} live), {totals['recordings']} recordings,"
+        f" {totals['snapshots']} snapshots, {totals['hits']} hits, {publishable} published"
     )
     if cos is not None:  # an outage longer than CSS's retries, and the reconcile run that repairs it
         console()
@@ -226,9 +226,14 @@ def run_demo(
                 console(f"  {problem}")
             return 1
     window = parse_range()
-    page = render_html(timeline_of(settings, (), window), window)
+    everything = timeline_of(settings, (), window)
+    page = render_html(everything, window)
     path = write_page(args.state_dir / "console.html", page)
-    console(f"console: {path.resolve()}  (open it in a browser; scripts/console.py --local makes it again)")
+    shown = len(everything["streams"])
+    console(
+        f"console: {path.resolve()}  ({shown} streams: the demo's {totals['streams']} and the outage's"
+        f" {shown - totals['streams']}; open it in a browser, scripts/console.py --local makes it again)"
+    )
     if cos is not None and not getattr(args, "keep", False):
         console(
             "console: its pictures are served by the COS stand-in, which stops with the demo;"

@@ -24,6 +24,20 @@ from devstack.gateway import Invocation, _captured_stdout
 from shared import enforcement
 from shared.vocabulary import MODERATION
 
+DECISION_WORDS = {
+    "none": "hits recorded, nothing done (the policy's `none`)",
+    "drop": "pushes dropped",
+    "forbid": "streams banned and dropped",
+    "queue": "hits queued for a person to review",
+    "exempt": "hits of exempt streams, not cut",
+}
+OUTCOME_WORDS = {
+    "duplicate": "repeated events for a hit already handled (every write of its evidence triggers it)",
+    "ignored": "events left alone (Pass hits, evidence gone)",
+    "refused": "events refused (no stored hit behind them)",
+    "in_progress": "events that met another invocation still acting (retried)",
+}
+
 
 class LocalModeration:
     def __init__(self, cos: CosStandIn, bucket: str, prefix: str, write_logs: Callable[[list[str]], None]) -> None:
@@ -83,16 +97,18 @@ class LocalModeration:
         )
 
     def summary(self) -> list[str]:
-        outcomes = Counter(
-            f"{f.get('decision') or '-'}:{f.get('outcome')}"
+        acted = Counter(
+            (str(f.get("decision") or "-"), f.get("outcome") == "dry_run")
             for f in self.lines
-            if f.get("outcome") not in ("duplicate", "ignored")
+            if f.get("outcome") in ("acted", "dry_run")
         )
-        lines = [
-            "moderation_action: "
-            + (", ".join(f"{k} {n}" for k, n in sorted(outcomes.items())) or "no message delivered")
-            + f" ({sum(1 for f in self.lines if f.get('outcome') == 'duplicate')} duplicate deliveries)"
+        said = [
+            f"{n} {DECISION_WORDS.get(decision, decision)}{' (dry run)' if dry else ''}"
+            for (decision, dry), n in sorted(acted.items())
         ]
+        others = Counter(str(f.get("outcome")) for f in self.lines if f.get("outcome") not in ("acted", "dry_run"))
+        said += [f"{n} {OUTCOME_WORDS.get(outcome, outcome)}" for outcome, n in sorted(others.items())]
+        lines = ["moderation_action: " + ("; ".join(said) or "nothing triggered it")]
         for decision in ("forbid", "drop"):
             delays = self.delays_ms(decision)
             if delays:

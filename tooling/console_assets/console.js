@@ -91,15 +91,21 @@
     q.appendChild(el("ul", {}, D.quarantine.map(function (r) { return el("li", { text: r[0] + ": " + r[1] + (r[2] > 1 ? " (×" + r[2] + ")" : "") }); })));
   }
 
-  // Ruler: ~8 ticks at a round step.
-  (function () {
-    var steps = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400], step = steps[steps.length - 1];
-    for (var i = 0; i < steps.length; i++) if (SPAN / steps[i] <= 10) { step = steps[i]; break; }
+  // Ruler: ticks at a round step, as many as fit its width without labels touching (~56 px each),
+  // drawn again when the window is resized.
+  function drawRuler() {
     var ruler = document.getElementById("ruler");
+    var room = Math.max(2, Math.min(10, Math.floor((ruler.clientWidth || 800) / 56)));
+    var steps = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800], step = steps[steps.length - 1];
+    for (var i = 0; i < steps.length; i++) if (SPAN / steps[i] <= room) { step = steps[i]; break; }
+    ruler.textContent = "";
     for (var t = Math.ceil(AXIS_START / step) * step; t < AXIS_END; t += step) {
       ruler.appendChild(el("span", { style: "left:" + pct(t) + "%", title: local(t), text: step >= 86400 ? utc(t).slice(0, 10) : clock(t).slice(0, 5) }));
     }
-  })();
+  }
+  drawRuler();
+  var resizing = 0;
+  window.addEventListener("resize", function () { clearTimeout(resizing); resizing = setTimeout(drawRuler, 100); });
 
   // Filters
   var select = document.getElementById("f-suggestion");
