@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import time
 import urllib.error
@@ -253,7 +254,7 @@ def test_the_time_axis_labels_never_overlap_whatever_the_width(opened: Opened, w
         "spans => spans.map(s => { const r = s.getBoundingClientRect(); return [r.left, r.right]; })"
     )
     assert len(boxes) >= (2 if width >= 560 else 1)
-    for (_, right), (left, _) in zip(boxes, boxes[1:]):
+    for (_, right), (left, _) in itertools.pairwise(boxes):
         assert right < left, f"at {width} px two labels of the time axis overlap"
     if width == 560:
         SCREENSHOTS.mkdir(exist_ok=True)
