@@ -107,6 +107,19 @@ def _text(params: dict[str, Any], name: str, required: bool = False) -> str | No
     return value
 
 
+EXCEPTION_LEVELS = ("error", "warning", "info")
+"""RecordExceptionLevels' choices (CreateLiveCallbackTemplateRequest, SDK 3.1.195: error、warning、info)."""
+
+
+def _levels(params: dict[str, Any]) -> list[str] | None:
+    value = params.get("RecordExceptionLevels")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in EXCEPTION_LEVELS for v in value):
+        raise ApiError("InvalidParameter", f"RecordExceptionLevels must be a list of {', '.join(EXCEPTION_LEVELS)}")
+    return list(value)
+
+
 RECORDS_PER_SECOND = 20
 """DescribeCallbackRecordsList's documented request rate."""
 RECORD_DAYS = 14
@@ -301,8 +314,9 @@ class LiveApiStandIn(StandIn):
             raise ApiError("InvalidParameter", "give at least one notify URL")
         if len(self.templates) >= MAX_TEMPLATES:
             raise ApiError("LimitExceeded", f"at most {MAX_TEMPLATES} callback templates")
+        levels = _levels(params)
         self._next_id += 1
-        self.templates[self._next_id] = {"TemplateId": self._next_id, **fields}
+        self.templates[self._next_id] = {"TemplateId": self._next_id, **fields, "RecordExceptionLevels": levels or []}
         return {"TemplateId": self._next_id}
 
     def _do_ModifyLiveCallbackTemplate(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +325,9 @@ class LiveApiStandIn(StandIn):
             value = _text(params, f)
             if value is not None:  # fields left out keep their value
                 template[f] = value
+        levels = _levels(params)
+        if levels is not None:
+            template["RecordExceptionLevels"] = levels
         return {}
 
     def _do_DeleteLiveCallbackTemplate(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,18 @@ class StreamEnd(StreamEvent):
         return {**super().normalised(), "end_reason": end_reason(self.errcode)}
 
 
+def json_object_text(value: Any) -> Any:
+    """A JSON object that CSS sends encoded as a string (`callback_ext`, `record_detail`), parsed;
+    the string kept as sent when it is not one."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            parsed = json.loads(value, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    return value
+
+
 class RecordEvent(CallbackEvent):
     kind: ClassVar[str] = "record"
     event_code: ClassVar[int] = 100
@@ -139,14 +151,7 @@ class RecordEvent(CallbackEvent):
     @field_validator("callback_ext", mode="before")
     @classmethod
     def _parse_callback_ext(cls, value: Any) -> Any:
-        # CSS sends a JSON object encoded as a string; keep the string if it is not one.
-        if isinstance(value, str) and value.strip().startswith("{"):
-            try:
-                parsed = json.loads(value, parse_constant=_no_constant)
-            except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-                return value
-            return parsed if isinstance(parsed, dict) else value
-        return value
+        return json_object_text(value)
 
     @model_validator(mode="after")
     def _has_identity(self) -> "RecordEvent":
@@ -279,8 +284,234 @@ class ModerationHit(CallbackEvent):
         return "Review" if score is not None and score >= min_score else "Pass"
 
 
+class AudioModerationHit(CallbackEvent):
+    """Event 315: a suspected violation in a stream's audio (267/58643, updated 2025-12-03; CN
+    267/94421). Only suspected violations are sent. Its page names the push domain `domain` and
+    the push path `path`, and carries no event time of its own: the time is the speech result's
+    `create_time` when the payload has one, else the signature's expiry less CSS's default 600 s."""
+
+    kind: ClassVar[str] = "audio_moderation"
+    event_code: ClassVar[int] = 315
+    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
+    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
+    stream_id: NonEmpty
+    channel_id: str | None = Field(default=None, validation_alias=AliasChoices("channel_id", "channelId"))
+    suggestion: str | None = None
+    label: str | None = None
+    sub_label: str | None = None
+    hit_score: Annotated[float, Field(ge=-(2**53), le=2**53)] | None = Field(
+        default=None, validation_alias=AliasChoices("Score", "score")
+    )
+    hit_flag: int | None = Field(default=None, validation_alias=AliasChoices("HitFlag", "hit_flag"))
+    asr_text: str | None = None
+    cdn_url: str | None = None
+    duration: float | None = None
+    task_id: str | None = None
+    seq: str | None = None
+    request_id: str | None = None
+    t: UnixTime | None = None
+
+    @model_validator(mode="after")
+    def _has_identity_and_time(self) -> "AudioModerationHit":
+        if not (self.request_id or self.task_id or self.seq):
+            raise ValueError("an audio hit needs request_id, task_id or seq to be identified")
+        if self.event_time <= 0:
+            raise ValueError("an audio hit needs data.asr_tmp_full_results[].create_time or t for its date")
+        return self
+
+    @property
+    def event_time(self) -> int:
+        data = (self.model_extra or {}).get("data")
+        results = data.get("asr_tmp_full_results") if isinstance(data, dict) else None
+        for result in results if isinstance(results, list) else ():
+            created = result.get("create_time") if isinstance(result, dict) else None
+            if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 253402300800:
+                return created
+        return max(0, (self.t or 0) - 600)
+
+    @property
+    def identity(self) -> str:
+        """The result's own id (`request_id`), else its task and audio sequence number."""
+        return self.request_id or f"{self.task_id or ''}:{self.seq or ''}"
+
+    # What a moderation message and the enforcement need of any hit (shared/moderation.py).
+    img: ClassVar[None] = None
+    type: ClassVar[list[int]] = []
+    send_time: ClassVar[None] = None
+
+    @property
+    def screenshot_time(self) -> int:
+        return self.event_time
+
+    @property
+    def best_score(self) -> float | None:
+        return self.hit_score
+
+    def effective_suggestion(self, min_score: int) -> str:
+        if self.suggestion:
+            return self.suggestion.strip().capitalize()
+        score = self.best_score
+        return "Review" if score is not None and score >= min_score else "Pass"
+
+
+class AbnormalEvent(BaseModel):
+    """One item of event 321's `abnormal_event`: a type, how often it occurred within the report
+    interval, and `detail` entries whose `occur_time` is in milliseconds."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, allow_inf_nan=False)
+    type: Annotated[int, Field(ge=-(2**31), le=2**31)]
+    count: Annotated[int, Field(ge=0, le=2**31)] | None = None
+    detail: list[dict[str, Any]] = Field(default_factory=list)
+    type_desc_en: str | None = None
+    type_desc_cn: str | None = None
+
+    @field_validator("detail", mode="before")
+    @classmethod
+    def _detail_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else [] if value is None else value
+
+
+PUSH_EXCEPTION_TYPES = {
+    1: "video timestamp moved backwards",
+    2: "audio timestamp moved backwards",
+    3: "video timestamp jumped (more than 1 s)",
+    4: "audio timestamp jumped (more than 1 s)",
+    5: "chunk size above 8,192",
+    6: "video frames more than 3 s apart",
+    7: "audio frames more than 3 s apart",
+    8: "video codec changed",
+    9: "audio codec changed",
+    10: "video frame before its codec header",
+    11: "audio frame before its codec header",
+}
+"""Event 321's `type` values (267/53310; its newer table runs to 16, described in `type_desc_en`)."""
+
+
+class PushExceptionEvent(CallbackEvent):
+    """Event 321: what went wrong in a push during one report interval (267/53310; CN 267/84046).
+    Sent only when something did; the domain is `domain`, the path `path`, times in milliseconds
+    (`data_time`, `report_interval`, `detail[].occur_time`), and `timeout: 5000` is how long CSS
+    waits for the answer (shared/budget.py keeps this door inside 4 s)."""
+
+    kind: ClassVar[str] = "push_exception"
+    event_code: ClassVar[int] = 321
+    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
+    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
+    stream_id: NonEmpty
+    data_time: Annotated[int, Field(ge=0, lt=253402300800000)]
+    sequence: str = ""
+    report_interval: int | None = None
+    timeout: int | None = None
+    user_ip: str | None = None
+    abnormal_event: list[AbnormalEvent] = Field(default_factory=list)
+
+    @field_validator("abnormal_event", mode="before")
+    @classmethod
+    def _events_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else [] if value is None else value
+
+    @property
+    def event_time(self) -> int:
+        return self.data_time // 1000
+
+    def normalised(self) -> dict[str, Any]:
+        events = [e.model_dump() for e in self.abnormal_event]
+        return {
+            **super().normalised(),
+            "abnormal_event": events,
+            "types": sorted({e.type for e in self.abnormal_event}),
+        }
+
+
+HITS = (ModerationHit, AudioModerationHit)
+"""Moderation hits, image and audio: stored as evidence, published once, acted on."""
+
+
+# The recording's status and exceptions (events 332 and 341). Their pages name the push domain
+# `domain` and the push path `appname` (332) or `path` (341), where the five older kinds say `app`
+# and `appname`; both spellings are read into `app`/`appname` so keys and views need one place.
+
+RECORD_EVENTS = (
+    "record_start_succeeded",
+    "record_start_failed",
+    "record_paused",
+    "record_resumed",
+    "record_error",
+    "record_ended",
+)
+"""`record_event` values of event 332 (267/58590, updated 2025-12-03; CN 267/102192)."""
+
+
+class _RecordingEvent(CallbackEvent):
+    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
+    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
+    stream_id: NonEmpty
+    session_id: str | None = None
+
+
+class RecordStatusEvent(_RecordingEvent):
+    kind: ClassVar[str] = "record_status"
+    event_code: ClassVar[int] = 332
+    event_time: UnixTime
+    record_event: NonEmpty
+    record_detail: dict[str, Any] | str | None = None
+    task_id: str | None = None
+    seq: str | None = None
+
+    @field_validator("record_detail", mode="before")
+    @classmethod
+    def _parse_record_detail(cls, value: Any) -> Any:
+        return json_object_text(value)  # a JSON string, per the page's table
+
+    @property
+    def identity(self) -> str:
+        """`seq` (the message's sequence number), else the task and its event: one status change."""
+        return self.seq or f"{self.session_id or self.task_id or ''}-{self.record_event}"
+
+    @property
+    def failed(self) -> bool:
+        return self.record_event in ("record_start_failed", "record_error")
+
+
+class RecordException(BaseModel):
+    """The `exception` object of event 341: one type, how often it occurred, a description."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, allow_inf_nan=False)
+    type: Annotated[int, Field(ge=-(2**31), le=2**31)]
+    occurs: Annotated[int, Field(ge=0, le=2**31)] | None = None
+    desc: str | None = None
+
+
+class RecordExceptionEvent(_RecordingEvent):
+    kind: ClassVar[str] = "record_exception"
+    event_code: ClassVar[int] = 341
+    timestamp: UnixTime
+    exception_level: str = ""
+    exception: RecordException
+    file_format: str | None = None
+
+    @field_validator("exception_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def normalised(self) -> dict[str, Any]:
+        return {**super().normalised(), "exception": self.exception.model_dump()}
+
+
 MODELS: dict[str, type[CallbackEvent]] = {
-    model.kind: model for model in (StreamBegin, StreamEnd, RecordEvent, SnapshotEvent, ModerationHit)
+    model.kind: model
+    for model in (
+        StreamBegin,
+        StreamEnd,
+        RecordEvent,
+        SnapshotEvent,
+        ModerationHit,
+        AudioModerationHit,
+        PushExceptionEvent,
+        RecordStatusEvent,
+        RecordExceptionEvent,
+    )
 }
 if {kind: model.event_code for kind, model in MODELS.items()} != EVENT_CODES:  # one vocabulary
     raise ImportError("shared/events.py models and shared/vocabulary.py EVENT_CODES disagree")

@@ -14,8 +14,28 @@ import re
 import time
 from typing import Any
 
-from shared.events import CallbackEvent, ModerationHit, RecordEvent, SnapshotEvent, StreamEvent
-from shared.vocabulary import MODERATION, QUARANTINE, RECORDS, SESSIONS, SNAPSHOTS
+from shared.events import (
+    HITS,
+    AudioModerationHit,
+    CallbackEvent,
+    ModerationHit,
+    PushExceptionEvent,
+    RecordEvent,
+    RecordExceptionEvent,
+    RecordStatusEvent,
+    SnapshotEvent,
+    StreamEvent,
+)
+from shared.vocabulary import (
+    HEALTH,
+    MODERATION,
+    QUARANTINE,
+    RECORDING_EXCEPTIONS,
+    RECORDING_STATUS,
+    RECORDS,
+    SESSIONS,
+    SNAPSHOTS,
+)
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _ESCAPED = tuple(chr(b) if b in _SAFE else f"~{b:02X}" for b in range(256))
@@ -63,15 +83,31 @@ def event_key(event: CallbackEvent) -> str:
     if isinstance(event, SnapshotEvent):
         folder = _stream_folder(SNAPSHOTS, event, event.stream_id, event.create_time)
         return f"{folder}/{event.create_time:012d}-{encode_part(event.pic_url)}.json"
-    if isinstance(event, ModerationHit):
+    if isinstance(event, HITS):
         folder = _stream_folder(MODERATION, event, event.stream_id, event.event_time)
         return f"{folder}/{event.event_time:012d}-{dedupe_id(event)}.json"
+    if isinstance(event, PushExceptionEvent):  # one report: its push session and callback time (ms)
+        folder = _stream_folder(HEALTH, event, event.stream_id, event.event_time)
+        return f"{folder}/{event.data_time:015d}-{encode_part(event.sequence)}.json"
+    if isinstance(event, RecordStatusEvent):
+        folder = _stream_folder(RECORDING_STATUS, event, event.stream_id, event.event_time)
+        return f"{folder}/{event.event_time:012d}-{encode_part(event.identity)}.json"
+    if isinstance(event, RecordExceptionEvent):
+        # One callback per exception type and recording session at its send time (repeats inside
+        # the merge window are one callback, 267/68622); the level is part of what was reported.
+        folder = _stream_folder(RECORDING_EXCEPTIONS, event, event.stream_id, event.timestamp)
+        what = "-".join((event.session_id or "~", event.exception_level or "~", str(event.exception.type)))
+        return f"{folder}/{event.timestamp:012d}-{encode_part(what)}.json"
     raise TypeError(f"no key layout for {type(event).__name__}")
 
 
-def dedupe_id(hit: ModerationHit) -> str:
-    """Stable identity of a moderation hit: the same frame of the same stream gives the same id."""
-    identity = "\n".join((hit.app, hit.appname, hit.stream_id, str(hit.event_time), hit.img))
+def dedupe_id(hit: ModerationHit | AudioModerationHit) -> str:
+    """Stable identity of a moderation hit: the same frame of the same stream gives the same id
+    (an audio hit: the same moderation result, `request_id` or task + sequence)."""
+    if isinstance(hit, AudioModerationHit):
+        identity = "\n".join((hit.app, hit.appname, hit.stream_id, "audio", hit.identity))
+    else:
+        identity = "\n".join((hit.app, hit.appname, hit.stream_id, str(hit.event_time), hit.img))
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.events import ModerationHit
+from shared.events import AudioModerationHit, ModerationHit
 from shared.layout import dedupe_id
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -21,7 +21,25 @@ TRIMMED_TYPES = 16
 _ESSENTIAL = ("dedupe_id", "suggestion", "score", "screenshot_time", "send_time", "evidence_key")
 
 
-def message(hit: ModerationHit, suggestion: str, evidence_key: str) -> dict[str, Any]:
+def message(hit: ModerationHit | AudioModerationHit, suggestion: str, evidence_key: str) -> dict[str, Any]:
+    if isinstance(hit, AudioModerationHit):  # speech: the transcript instead of a frame
+        return {
+            "dedupe_id": dedupe_id(hit),
+            "kind": "audio",
+            "stream_id": hit.stream_id,
+            "app": hit.app,
+            "appname": hit.appname,
+            "appid": hit.appid,
+            "suggestion": suggestion,
+            "label": hit.label,
+            "sub_label": hit.sub_label,
+            "score": hit.best_score,
+            "asr_text": hit.asr_text,
+            "audio_url": hit.cdn_url or None,
+            "screenshot_time": hit.event_time,
+            "send_time": None,
+            "evidence_key": evidence_key,
+        }
     return {
         "dedupe_id": dedupe_id(hit),
         "stream_id": hit.stream_id,

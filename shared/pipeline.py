@@ -21,7 +21,7 @@ from shared import claim, gateway, moderation
 from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import CallbackError, DependencyTimeout, PublishRefused
-from shared.events import MODELS, CallbackEvent, ModerationHit
+from shared.events import HITS, MODELS, AudioModerationHit, CallbackEvent, ModerationHit
 from shared.layout import canonical_json, encode_part, event_key, quarantine_key
 from shared.logs import emit, scrub_json
 from shared.signing import verify_signature
@@ -175,7 +175,9 @@ def _quarantine_as_text(inv: Invocation, payload: dict[str, Any]) -> Outcome:
     return Outcome("quarantined", key, "error", {"reason": reason})
 
 
-def _publish_once(inv: Invocation, hit: ModerationHit, key: str, document: dict[str, Any]) -> Outcome:
+def _publish_once(
+    inv: Invocation, hit: ModerationHit | AudioModerationHit, key: str, document: dict[str, Any]
+) -> Outcome:
     """Publish a hit once however often and however concurrently it is delivered (shared/claim.py).
 
     Normal path: 2 COS requests (claim, mark) and 1 publish. The publish starts only when it and
@@ -226,7 +228,7 @@ def _process(inv: Invocation, payload: dict[str, Any]) -> Outcome:
         "event": event.normalised(),
         "original": _original(payload),
     }
-    if isinstance(event, ModerationHit):
+    if isinstance(event, HITS):
         suggestion = event.effective_suggestion(inv.inst.settings.moderation_min_score)
         document["message"] = moderation.message(event, suggestion, inv.inst.settings.cos_prefix + key)
         if suggestion in inv.inst.settings.moderation_suggestions:
@@ -268,7 +270,7 @@ def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
     }
     secrets: tuple[str, ...] = ()
     try:
-        budget = Budget.for_invocation(context_map)
+        budget = Budget.for_invocation(context_map, kind)
         inst = instance(kind)
         secrets = inst.secrets
         request = gateway.parse_trigger(event, context)

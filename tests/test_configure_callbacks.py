@@ -34,7 +34,14 @@ EXPECTED_URLS = {
     "RecordNotifyUrl": f"{BASE}/live/record",
     "SnapshotNotifyUrl": f"{BASE}/live/snapshot",
     "PornCensorshipNotifyUrl": f"{BASE}/live/porn-detect",
+    "AudioAuditNotifyUrl": f"{BASE}/live/audio-moderation",
+    "PushExceptionNotifyUrl": f"{BASE}/live/push-exception",
+    "RecordStatusNotifyUrl": f"{BASE}/live/record-status",
+    "RecordExceptionNotifyUrl": f"{BASE}/live/record-exception",
 }
+"""The nine URLs of a callback template (CreateLiveCallbackTemplateRequest, SDK 3.1.195)."""
+DASHED = ("stream-begin", "stream-end", "record", "snapshot", "porn-detect")
+DASHED += ("audio-moderation", "push-exception", "record-status", "record-exception")
 
 
 @pytest.fixture
@@ -100,6 +107,27 @@ def test_second_run_changes_nothing(api: LiveApiStandIn) -> None:
     assert "unchanged" in output and "nothing to change" in output
 
 
+def test_the_field_the_live_api_does_not_read_back_is_compared_through_the_description(api: LiveApiStandIn) -> None:
+    # DescribeLiveCallbackTemplates answers CallBackTemplateInfo, which has no RecordStatusNotifyUrl
+    # (SDK 3.1.195; the stand-in answers the same model): its value is fingerprinted into the
+    # Description, which is read back, so a second run neither rewrites it nor misses a change.
+    ok(configure(api))
+    (template,) = api.templates.values()
+    assert template["RecordStatusNotifyUrl"] == EXPECTED_URLS["RecordStatusNotifyUrl"]
+    assert template["RecordExceptionLevels"] == ["error", "warning"]  # the default
+    first = template["Description"]
+    writes = len(api.writes())
+    ok(configure(api))
+    assert len(api.writes()) == writes  # nothing to change
+    moved = ok(configure(api, "--record-status-url", "https://status.example.com/new"))
+    assert "RecordStatusNotifyUrl" in moved or "Description" in moved
+    assert template["RecordStatusNotifyUrl"] == "https://status.example.com/new" and template["Description"] != first
+    ok(configure(api, "--record-exception-levels", "error,warning,info"))
+    assert sorted(template["RecordExceptionLevels"]) == ["error", "info", "warning"]
+    refused = configure(api, "--record-exception-levels", "fatal")
+    assert refused.returncode == 2 and "--record-exception-levels" in refused.stderr
+
+
 def test_changed_url_or_key_modifies_the_same_template_without_a_duplicate(api: LiveApiStandIn) -> None:
     ok(configure(api))
     [template_id] = api.templates
@@ -125,10 +153,7 @@ def test_existing_template_of_the_same_name_is_updated_not_duplicated(api: LiveA
 
 
 def test_function_urls_can_be_given_one_per_function(api: LiveApiStandIn) -> None:
-    urls = {
-        kind: f"https://1250000000-{n}abc.ap-guangzhou.tencentscf.com"
-        for n, kind in enumerate(("stream-begin", "stream-end", "record", "snapshot", "porn-detect"))
-    }
+    urls = {kind: f"https://1250000000-{n}abc.ap-guangzhou.tencentscf.com" for n, kind in enumerate(DASHED)}
     flags = [arg for kind, url in urls.items() for arg in (f"--{kind}-url", url)]
 
     ok(configure(api, *flags, base=None))
@@ -136,7 +161,8 @@ def test_function_urls_can_be_given_one_per_function(api: LiveApiStandIn) -> Non
     [template] = api.templates.values()
     assert template["StreamBeginNotifyUrl"] == urls["stream-begin"]
     assert template["PornCensorshipNotifyUrl"] == urls["porn-detect"]
-    assert len({template[k] for k in EXPECTED_URLS}) == 5
+    assert template["RecordStatusNotifyUrl"] == urls["record-status"]
+    assert len({template[k] for k in EXPECTED_URLS}) == 9
 
 
 def test_dry_run_prints_the_exact_requests_with_the_key_masked_and_sends_no_write(api: LiveApiStandIn) -> None:
@@ -244,7 +270,7 @@ def test_local_configures_the_running_stacks_live_api_for_its_gateway(api: LiveA
     assert [(r["DomainName"], r["AppName"]) for r in api.rules] == [("push.example.com", "live")]
 
 
-# What the Live API accepts, and where the five URLs come from
+# What the Live API accepts, and where the nine URLs come from
 
 LIVE_API_NAME_RULE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9_-]+")
 """CreateLiveCallbackTemplate (cloud.tencent.com/document/api/267/32637): TemplateName and Description
@@ -267,13 +293,13 @@ def test_a_template_name_the_live_api_would_refuse_is_refused_before_any_call(ap
     assert api.calls == []
 
 
-def test_the_five_function_urls_are_taken_from_the_saved_output_of_the_deploy(
+def test_the_nine_function_urls_are_taken_from_the_saved_output_of_the_deploy(
     api: LiveApiStandIn, tmp_path: Path
 ) -> None:
     # The shape Tencent's CLI prints per instance (serverless-tencent src/libs/utils/basic.js
     # executeGraph: "<instance> 部署成功:" then the instance's outputs, cli.logOutputs).
     lines = []
-    for n, kind in enumerate(("stream-begin", "stream-end", "record", "snapshot", "porn-detect")):
+    for n, kind in enumerate(DASHED):
         lines += [
             f"live-callbacks-{kind} 部署成功:",
             "---------------------------------------------",
@@ -291,7 +317,7 @@ def test_the_five_function_urls_are_taken_from_the_saved_output_of_the_deploy(
     [template] = api.templates.values()
     assert template["StreamBeginNotifyUrl"] == "https://1250000000-0x.ap-guangzhou.tencentscf.com"
     assert template["PornCensorshipNotifyUrl"] == "https://1250000000-4x.ap-guangzhou.tencentscf.com"
-    assert len({template[k] for k in EXPECTED_URLS}) == 5
+    assert len({template[k] for k in EXPECTED_URLS}) == 9
 
 
 def test_a_deploy_output_missing_a_function_names_the_flag_to_add(api: LiveApiStandIn, tmp_path: Path) -> None:

@@ -32,8 +32,9 @@ def test_authentic_callback_is_answered_200_and_stored_once(live: Live, kind: st
     assert document["kind"] == kind
     assert "sign" not in document["original"]
     assert document["original"]["t"] == payload["t"]
-    assert document["original"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
-    assert document["event"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
+    if "stream_param" in payload:  # the recording status and exception pages list none
+        assert document["original"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
+        assert document["event"]["stream_param"] == "txSecret=***&txTime=6B5C3A00"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -22,13 +22,12 @@ from hypothesis import strategies as st
 from devstack import payloads, triggers
 from devstack.stack import DEV_CALLBACK_KEY
 from shared.gateway import MAX_BODY_BYTES
-from shared.vocabulary import KINDS
+from shared.vocabulary import FOLDER_OF, KINDS
 from tests.conftest import Live
 
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 1
-KEY_SHAPE = re.compile(
-    r"(sessions|records|snapshots|moderation)/([A-Za-z0-9._~-]+/){3}\d{4}/\d{2}/\d{2}/[A-Za-z0-9._~-]+\.json"
-)
+FOLDERS = "|".join(sorted({re.escape(folder.rstrip("/")) for folder in FOLDER_OF.values()}))
+KEY_SHAPE = re.compile(rf"({FOLDERS})/([A-Za-z0-9._~-]+/){{3}}\d{{4}}/\d{{2}}/\d{{2}}/[A-Za-z0-9._~-]+\.json")
 QUARANTINE_SHAPE = re.compile(r"quarantine/[a-z_]+/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.json")
 
 

@@ -1,7 +1,7 @@
 """Pointing CSS live callbacks at the deployed functions: one callback template, bound by one rule.
 
 Reads the account's templates and rules through the Live API (tencentcloud-sdk-python-live),
-plans the writes that bring it to the wanted state (create or update the template with the five
+plans the writes that bring it to the wanted state (create or update the template with the nine
 notify URLs and the callback key, bind it to the push domain + AppName) and sends them, or prints
 them with the key masked. Running it again changes nothing. Errors are `SetupError`s whose message
 says what to do.
@@ -10,6 +10,7 @@ says what to do.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -38,6 +39,15 @@ console: 100 characters): see DESCRIPTION_PATTERN."""
 DESCRIPTION_PATTERN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9_-]{1,100}")
 """CreateLiveCallbackTemplate's documented rule for TemplateName and Description: 仅支持中文、英文、数字、_、-."""
 MASK = "********"
+READ_BACK = frozenset(name[1:] for name in vars(models.CallBackTemplateInfo()) if name.startswith("_"))
+"""What DescribeLiveCallbackTemplates answers per template (the SDK's CallBackTemplateInfo, 3.1.195):
+it has no RecordStatusNotifyUrl, so that field cannot be compared with what is set."""
+EXCEPTION_LEVELS = ("error", "warning", "info")
+"""RecordExceptionLevels' choices (CreateLiveCallbackTemplate: 可选择 error、warning、info)."""
+DEFAULT_EXCEPTION_LEVELS = ("error", "warning")
+"""What a recording exception must be to be called back, by default: the ones an operator acts on.
+`info` (e.g. "video ts deviation") is frequent and informational, and every callback is a paid
+invocation; --record-exception-levels error,warning,info asks for it too."""
 
 # kind -> (route under an API Gateway base URL; template field), from deploy/functions.yml
 ROUTES: dict[str, tuple[str, str]] = {f.kind: (f.route, f.template_field) for f in default_spec().functions}
@@ -50,14 +60,25 @@ class Desired:
     callback_key: str = field(repr=False)
     domain: str
     app_name: str
+    exception_levels: tuple[str, ...] = DEFAULT_EXCEPTION_LEVELS
 
     def template_params(self) -> dict[str, Any]:
-        return {
-            "TemplateName": self.template_name,
-            "Description": DESCRIPTION,
-            **self.urls,
-            "CallbackKey": self.callback_key,
-        }
+        params: dict[str, Any] = {"TemplateName": self.template_name, **self.urls, "CallbackKey": self.callback_key}
+        if "RecordExceptionNotifyUrl" in self.urls:
+            params["RecordExceptionLevels"] = sorted(self.exception_levels)
+        unread = {k: v for k, v in params.items() if k not in READ_BACK}
+        params["Description"] = description(unread)
+        return params
+
+
+def description(unread: Mapping[str, Any]) -> str:
+    """The template's Description: ours, plus a fingerprint of the fields the Live API does not read
+    back (RecordStatusNotifyUrl), so a second run can tell whether they changed. The Description is
+    read back, and takes letters, digits, `_` and `-`."""
+    if not unread:
+        return DESCRIPTION
+    text = "\n".join(f"{k}={json.dumps(unread[k], sort_keys=True)}" for k in sorted(unread))
+    return f"{DESCRIPTION}_set-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 @dataclass
@@ -153,7 +174,14 @@ def plan(
         if len(same_name) > 1:
             others = ", ".join(str(t["TemplateId"]) for t in same_name[1:])
             notes.append(f"warning: templates {others} share the name {desired.template_name}; using {template_id}")
-        changed = {k: v for k, v in wanted.items() if (current.get(k) or "") != v}
+
+        def same(name: str, value: Any) -> bool:
+            if name not in READ_BACK:  # not read back: the Description's fingerprint stands for it
+                return (current.get("Description") or "") == wanted["Description"]
+            found = current.get(name)
+            return sorted(found or []) == value if isinstance(value, list) else (found or "") == value
+
+        changed = {k: v for k, v in wanted.items() if not same(k, v)}
         if changed:
             names = ", ".join(sorted(changed))
             steps.append(
@@ -235,6 +263,14 @@ def configure(
     return steps
 
 
+def exception_levels(text: str) -> tuple[str, ...]:
+    levels = tuple(dict.fromkeys(level.strip().lower() for level in text.split(",") if level.strip()))
+    unknown = [level for level in levels if level not in EXCEPTION_LEVELS]
+    if unknown or not levels:
+        raise SetupError(f"--record-exception-levels takes {', '.join(EXCEPTION_LEVELS)}; got {text!r}")
+    return levels
+
+
 def callback_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     """--key, else $LIVE_CALLBACK_KEY, else the first of $LIVE_CALLBACK_KEYS (tooling/access.py);
     for the local stack (`--local`) the development key when none is set."""
@@ -251,13 +287,13 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
         description="Point CSS live callbacks at the deployed functions: one callback template, bound by one rule.",
     )
     parser.add_argument(
-        "--base-url", "--url", dest="base_url", help="base URL; the five routes of deploy/functions.yml are appended"
+        "--base-url", "--url", dest="base_url", help="base URL; the nine routes of deploy/functions.yml are appended"
     )
     parser.add_argument(
         "--urls-from",
         type=Path,
         metavar="FILE",
-        help="the five URLs from a file: JSON {kind: URL} or the saved output of `scf deploy` / `scf info`",
+        help="the nine URLs from a file: JSON {kind: URL} or the saved output of `scf deploy` / `scf info`",
     )
     for key in ROUTES:
         parser.add_argument(f"--{key.replace('_', '-')}-url", dest=f"{key}_url", help=f"{key} URL (Function URL)")
@@ -284,6 +320,11 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
         help="the running local stack: its Live API stand-in, its gateway's routes, its push domain",
     )
     parser.add_argument("--replace-rule", action="store_true", help="rebind a domain/AppName bound to another template")
+    parser.add_argument(
+        "--record-exception-levels",
+        default=",".join(DEFAULT_EXCEPTION_LEVELS),
+        help="recording exceptions called back: error, warning, info (default: error,warning)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the write requests (key masked), send none")
     return parser.parse_args(argv)
 
@@ -313,6 +354,7 @@ def main(
             callback_key=callback_key(args, env),
             domain=args.domain,
             app_name=args.app_name,
+            exception_levels=exception_levels(args.record_exception_levels),
         )
         credential = credentials(env)
         if credential is None and not args.dry_run:

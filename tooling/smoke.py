@@ -5,7 +5,7 @@ named `smoke-test-<UTC time>-<random>`, expecting 200 `{"code":0}`, and (2) the 
 a wrong signature, expecting 401/403: a 200 there means the answer's status is lost on the way
 (API Gateway without integrated response), and CSS would never retry a failed callback. Given
 bucket credentials it then checks that each stored object exists. The moderation callback carries
-the suggestion `Pass`, so nothing reaches the moderators' topic with the default suggestions.
+the suggestion `Pass` (image and audio), so nothing reaches the moderators' topic with the default suggestions.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def callback(kind: str, stream: str) -> dict[str, Any]:
     builder = payloads.BUILDERS[kind]
     if kind == "porn_detect":
         return payloads.porn_hit(stream, suggestion="Pass", score=1)
+    if kind == "audio_moderation":
+        return payloads.audio_hit(stream, suggestion="Pass", score=1)
     return builder(stream_id=stream)
 
 
