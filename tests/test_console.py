@@ -13,6 +13,7 @@ import contextlib
 import io
 import itertools
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -259,3 +260,25 @@ def test_the_time_axis_labels_never_overlap_whatever_the_width(opened: Opened, w
     if width == 560:
         SCREENSHOTS.mkdir(exist_ok=True)
         opened.page.screenshot(path=str(SCREENSHOTS / "console-560.png"))
+
+
+def test_push_exceptions_failed_recordings_and_audio_hits_show_where_a_person_looks(opened: Opened) -> None:
+    page = opened.page
+    troubled = page.locator(".stream:has(.axis .health)").first
+    assert troubled.count() == 1
+    mark = troubled.locator(".axis .health").first
+    title = mark.get_attribute("title") or ""
+    assert title.startswith("push exception at") and re.search(r"\d+ .+ x\d+", title), title  # types, counts
+    failed = page.locator(".stream:has(.axis .recfail)").first
+    assert failed.count() == 1
+    assert "record_start_failed" in (failed.locator(".axis .recfail").first.get_attribute("title") or "")
+    assert failed.locator(".chip.recfail").count() == 1
+    failed.locator(".head").click()
+    events = failed.locator(".detail table").filter(has_text="record_start_failed")
+    assert events.count() == 1 and events.locator("strong.failed").count() >= 1
+    audio = page.locator(".stream:has(.axis .mark.audio)").first
+    audio.locator(".head").click()
+    assert audio.locator(".detail h3", has_text="Audio moderation hits").count() == 1
+    SCREENSHOTS.mkdir(exist_ok=True)
+    failed.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "console-template-kinds.png"), full_page=True)

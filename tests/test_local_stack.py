@@ -204,11 +204,13 @@ def test_simulator_summary_matches_what_is_stored_and_published(gateway: Gateway
         have = stored[stream]
         closed = want["sessions"] - want["live_sessions"]
         assert have["stream_begin"] == want["sessions"] and have["stream_end"] == closed, stream
-        assert (have["record"], have["snapshot"], have["porn_detect"]) == (
+        assert (have["record"], have["snapshot"], have["porn_detect"] + have["audio_moderation"]) == (
             want["recordings"],
             want["snapshots"],
             want["hits"],
         ), stream
+        assert have["push_exception"] == want["push_exceptions"], stream
+        assert have["record_exception"] == want["recording_exceptions"], stream
     messages = [json.loads(m["msgBody"]) for m in live.published()]
     assert len(messages) == report["scenario"]["totals"]["publishable_hits"]
     assert len({m["dedupe_id"] for m in messages}) == len(messages)  # each hit published once
@@ -360,13 +362,15 @@ def test_local_demo_prints_a_timeline_whose_counts_match_what_was_sent(tmp_path:
     outage = re.search(
         r"outage: .* sent (\d+) callbacks of \d+ streams; (\d+) given up after (\d+) retries each, 0 stored", out
     )
-    repair = re.search(r"repair: .* backfilled (\d+) events \((?:porn_detect (\d+))?", out)
+    repair = re.search(r"repair: .* backfilled (\d+) events \(([^)]*)\)", out)
     assert outage and repair and "repair: OK, stored = sent" in out, out
     assert outage.group(1) == outage.group(2) == repair.group(1)
     published = (tmp_path / "published.jsonl").read_text().splitlines()
     outage_published = [line for line in published if '"stream_id": "outage' in line or "outage0" in line]
     assert len(published) - len(outage_published) == int(total.group(7))
-    assert len(outage_published) <= int(repair.group(2) or 0)  # hits backfilled, published once each
+    backfilled = {kind: int(n) for kind, n in re.findall(r"(\w+) (\d+)", repair.group(2))}
+    hits = backfilled.get("porn_detect", 0) + backfilled.get("audio_moderation", 0)
+    assert len(outage_published) <= hits  # hits backfilled, published once each
 
     logs = (tmp_path / "functions.log").read_text()
     doors = [line for line in logs.splitlines() if '"function":"moderation_action"' not in line]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
+from shared.events import PUSH_EXCEPTION_TYPES
 from shared.storage import CosStore
 from shared.vocabulary import SUGGESTIONS
 from tooling.readmodel import LIVE
@@ -131,9 +132,30 @@ def _stream_data(stream: Mapping[str, Any]) -> dict[str, Any]:
             1 if h["published"] else 0,
             1 if h.get("backfilled") else 0,
             h.get("action") or "",
+            h.get("asr_text") or "",
         ]
         for h in stream["hits"]
     ]
+    health = [
+        [
+            h["time"],
+            ", ".join(f"{t} {PUSH_EXCEPTION_TYPES.get(int(t), 'type ' + t)} x{n}" for t, n in h["types"].items()),
+        ]
+        for h in stream.get("health", [])
+    ]
+    recording_events = [
+        [r["time"], r["event"], 1 if r["failed"] else 0, ""] for r in stream.get("recording_status", [])
+    ]
+    recording_events += [
+        [
+            r["time"],
+            f"exception {r['type']} ({r['level']})",
+            1 if r["level"] == "error" else 0,
+            f"x{r['occurs']} {r['desc']}",
+        ]
+        for r in stream.get("recording_exceptions", [])
+    ]
+    recording_events.sort(key=lambda r: r[0] or 0)
     counts = stream["counts"]
     return {
         "id": stream["stream_id"],
@@ -145,6 +167,8 @@ def _stream_data(stream: Mapping[str, Any]) -> dict[str, Any]:
         "u": template,
         "x": exceptions,
         "h": hits,
+        "e": health,
+        "re": recording_events,
         "repaired": counts.get("backfilled", 0) + counts.get("synthesised", 0),
     }
 
@@ -183,6 +207,8 @@ def page_data(timeline: Mapping[str, Any], window: tuple[int, int], built_at: in
             "backfilled": totals.get("backfilled", 0),
             "synthesised": totals.get("synthesised", 0),
             "actions": sum(1 for stream in streams for h in stream["hits"] if h.get("action")),
+            "push_exceptions": totals.get("push_exceptions", 0),
+            "recording_failures": totals.get("recording_failures", 0),
         },
         "live_now": len(live_now),
         "hits_by_suggestion": {
@@ -198,6 +224,8 @@ def _extent(stream: Mapping[str, Any]) -> list[int]:
     points += [t for r in stream["recordings"] for t in (r["start"], r["end"]) if t is not None]
     points += [t for t in (stream["snapshots"]["first"], stream["snapshots"]["last"]) if t is not None]
     points += [h["time"] for h in stream["hits"] if h["time"] is not None]
+    points += [h["time"] for h in stream.get("health", []) if h["time"]]
+    points += [r["time"] for r in stream.get("recording_status", []) if r["time"] is not None]
     return [min(points), max(points)] if points else []
 
 

@@ -42,14 +42,14 @@ from tooling.moderationstack import LocalModeration
 from tooling.outage import outage_and_repair
 from tooling.readmodel import timeline_of
 from tooling.render import render
-from tooling.traffic.plan import deliveries, plan
+from tooling.traffic.plan import EXPECTED_TOTALS, deliveries, plan
 from tooling.traffic.report import describe, summary
 from tooling.traffic.send import Progress, route_paths
 from tooling.traffic.send import run as send
 
 REAL_COS_VARIABLES = ("COS_BUCKET", "COS_REGION", "COS_PREFIX", "COS_SCHEME", "COS_PROXY")
 REAL_CREDENTIALS = ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN")
-COMPARED = ("sessions", "live_sessions", "recordings", "snapshots", "hits", "publishable_hits")
+COMPARED = EXPECTED_TOTALS
 
 
 class Console:

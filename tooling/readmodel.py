@@ -109,6 +109,9 @@ def build_timeline(
             "recordings": [],
             "snapshots": [],
             "hits": [],
+            "health": [],
+            "recording_status": [],
+            "recording_exceptions": [],
             "duplicates": 0,
             "repaired": Counter(),
         }
@@ -175,12 +178,74 @@ def build_timeline(
                     "backfilled": source == RECONCILE,
                 }
             )
+        elif kind == "audio_moderation":
+            found = document.get("message")
+            message = found if isinstance(found, Mapping) else {}
+            suggestion = str(message.get("suggestion") or event.get("suggestion") or "").capitalize()
+            stream["hits"].append(
+                {
+                    "time": _int(message.get("screenshot_time")),
+                    "suggestion": suggestion,
+                    "label": event.get("label"),
+                    "sub_label": event.get("sub_label"),
+                    "score": message.get("score", event.get("hit_score")),
+                    "published": suggestion in publish,
+                    "img": None,
+                    "audio": True,
+                    "asr_text": str(event.get("asr_text") or "")[:300],
+                    "dedupe_id": message.get("dedupe_id"),
+                    "backfilled": source == RECONCILE,
+                }
+            )
+        elif kind == "push_exception":
+            counts = Counter[int]()
+            for item in event.get("abnormal_event") or []:
+                if isinstance(item, Mapping) and _int(item.get("type")) is not None:
+                    counts[int(item["type"])] += _int(item.get("count")) or 1
+            stream["health"].append(
+                {
+                    "time": (_int(event.get("data_time")) or 0) // 1000,
+                    "types": {str(t): n for t, n in sorted(counts.items())},
+                    "interval_s": (_int(event.get("report_interval")) or 0) / 1000,
+                }
+            )
+        elif kind == "record_status":
+            record_event = str(event.get("record_event") or "")
+            stream["recording_status"].append(
+                {
+                    "time": _int(event.get("event_time")),
+                    "event": record_event,
+                    "failed": record_event in ("record_start_failed", "record_error"),
+                    "session_id": event.get("session_id"),
+                }
+            )
+        elif kind == "record_exception":
+            exception = event.get("exception") if isinstance(event.get("exception"), Mapping) else {}
+            stream["recording_exceptions"].append(
+                {
+                    "time": _int(event.get("timestamp")),
+                    "level": event.get("exception_level"),
+                    "type": _int(exception.get("type")),
+                    "occurs": _int(exception.get("occurs")),
+                    "desc": str(exception.get("desc") or "")[:200],
+                }
+            )
         else:
             unknown += 1
 
     views = [_stream_view(key, parts, window) for key, parts in streams.items()]
     if window is not None:
-        views = [v for v in views if v["sessions"] or v["recordings"] or v["snapshots"]["count"] or v["hits"]]
+        views = [
+            v
+            for v in views
+            if v["sessions"]
+            or v["recordings"]
+            or v["snapshots"]["count"]
+            or v["hits"]
+            or v["health"]
+            or v["recording_status"]
+            or v["recording_exceptions"]
+        ]
     for view in views:
         for hit in view["hits"]:
             hit["action"] = actions.get(str(hit["dedupe_id"]))
@@ -228,7 +293,16 @@ def _stream_view(
     )
     hits = sorted(
         (h for h in parts["hits"] if _overlaps(h["time"], h["time"], window)),
-        key=lambda h: (h["time"] or 0, str(h["img"])),
+        key=lambda h: (h["time"] or 0, str(h["img"]), str(h.get("dedupe_id"))),
+    )
+    health = sorted((h for h in parts["health"] if _overlaps(h["time"], h["time"], window)), key=lambda h: h["time"])
+    statuses = sorted(
+        (r for r in parts["recording_status"] if _overlaps(r["time"], r["time"], window)),
+        key=lambda r: (r["time"] or 0, r["event"]),
+    )
+    exceptions = sorted(
+        (r for r in parts["recording_exceptions"] if _overlaps(r["time"], r["time"], window)),
+        key=lambda r: (r["time"] or 0, r["type"] or 0),
     )
     items = sorted(
         ((t, url) for t, url in parts["snapshots"] if _overlaps(t, t, window)),
@@ -250,6 +324,9 @@ def _stream_view(
             "items": [{"time": t, "url": url} for t, url in items],
         },
         "hits": hits,
+        "health": health,
+        "recording_status": statuses,
+        "recording_exceptions": exceptions,
         "counts": {
             "sessions": len(sessions),
             "complete_sessions": states[COMPLETE],
@@ -262,6 +339,9 @@ def _stream_view(
             "hits": len(hits),
             "hits_by_suggestion": {s: suggestions[s] for s in sorted(suggestions, key=_suggestion_rank)},
             "publishable_hits": sum(1 for h in hits if h["published"]),
+            "push_exceptions": len(health),
+            "recording_failures": sum(1 for r in statuses if r["failed"]),
+            "recording_exceptions": len(exceptions),
             "backfilled": parts["repaired"][RECONCILE],
             "synthesised": parts["repaired"][SYNTHESISED],
         },

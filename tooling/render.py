@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from shared.events import PUSH_EXCEPTION_TYPES
 from tooling.readmodel import LIVE
 
 
@@ -69,6 +70,17 @@ def _counts_line(counts: Mapping[str, Any]) -> str:
         + (f" ({formats})" if formats else "")
         + f" · {plural(counts['snapshots'], 'snapshot')} · {plural(counts['hits'], 'moderation hit')}"
         + (f" ({hits}; {counts['publishable_hits']} published)" if hits else "")
+        + (f" · {plural(counts['push_exceptions'], 'push exception report')}" if counts.get("push_exceptions") else "")
+        + (
+            f" · {plural(counts['recording_failures'], 'recording failure')}"
+            if counts.get("recording_failures")
+            else ""
+        )
+        + (
+            f" · {plural(counts['recording_exceptions'], 'recording exception')}"
+            if counts.get("recording_exceptions")
+            else ""
+        )
     )
 
 
@@ -114,6 +126,22 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                     ]
                 )
             lines.extend(table(rows))
+        if stream.get("recording_status") or stream.get("recording_exceptions"):
+            rows = [["recording event", "at", "detail"]]
+            for r in stream.get("recording_status", []):
+                rows.append(
+                    [r["event"] + (" (FAILED)" if r["failed"] else ""), _clock(r["time"]), str(r["session_id"] or "")]
+                )
+            for r in stream.get("recording_exceptions", []):
+                what = f"{r['level']} {r['type']} x{r['occurs']}: {r['desc']}"
+                rows.append(["recording exception", _clock(r["time"]), what])
+            lines.extend(table(rows))
+        if stream.get("health"):
+            rows = [["push exception", "types (count)", "interval"]]
+            for h in stream["health"]:
+                types = ", ".join(f"{t} {PUSH_EXCEPTION_TYPES.get(int(t), '?')} (x{n})" for t, n in h["types"].items())
+                rows.append([_clock(h["time"]), types or "-", f"{h['interval_s']:g} s"])
+            lines.extend(table(rows))
         snapshots = stream["snapshots"]
         if snapshots["count"]:
             lines.append(
@@ -131,7 +159,8 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
                         str(h["score"]),
                         "yes" if h["published"] else "no",
                         str(h.get("action") or "-"),
-                        str(h["img"] or "") + (" (backfilled)" if h.get("backfilled") else ""),
+                        (f"audio: {h.get('asr_text') or ''}" if h.get("audio") else str(h["img"] or ""))
+                        + (" (backfilled)" if h.get("backfilled") else ""),
                     ]
                 )
             lines.extend(table(rows))

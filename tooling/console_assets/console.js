@@ -81,6 +81,8 @@
   });
   bySug.appendChild(dd); figures.appendChild(bySug);
   if (T.actions) figures.appendChild(figure("actions", "actions taken", T.actions));
+  if (T.push_exceptions) figures.appendChild(figure("push-exceptions", "push exception reports", T.push_exceptions));
+  if (T.recording_failures) figures.appendChild(figure("recording-failures", "recording failures", T.recording_failures));
   if (T.backfilled) figures.appendChild(figure("backfilled", "backfilled", T.backfilled, "by reconcile"));
   if (T.synthesised) figures.appendChild(figure("synthesised", "synthesised", T.synthesised, "begins/ends"));
   figures.appendChild(figure("quarantined", "quarantined", T.quarantined));
@@ -145,6 +147,9 @@
     var badges = [];
     if (s.live) badges.push(el("span", { cls: "chip live", text: "LIVE" }));
     SUGGESTIONS.forEach(function (g) { if (s.by[g]) badges.push(el("span", { cls: "chip " + g, text: g + " " + s.by[g] })); });
+    if (s.e.length) badges.push(el("span", { cls: "chip health", title: "push exception reports (CSS event 321)", text: "push issues " + s.e.length }));
+    var failures = s.re.filter(function (r) { return r[2]; }).length;
+    if (failures) badges.push(el("span", { cls: "chip recfail", title: "recording failed to start, or broke (CSS events 332, 341)", text: "recording failed " + failures }));
     if (s.repaired) badges.push(el("span", { cls: "chip repaired", title: "documents backfilled or synthesised by reconcile", text: "repaired " + s.repaired }));
     var head = el("button", { type: "button", cls: "head", "aria-expanded": "false", "aria-controls": id }, [
       el("span", { cls: "name", title: s.id, text: s.id }),
@@ -191,8 +196,14 @@
       var path = document.createElementNS("http://www.w3.org/2000/svg", "path"); path.setAttribute("d", d);
       svg.appendChild(path); box.appendChild(svg);
     }
+    s.e.forEach(function (e) {
+      box.appendChild(el("span", { cls: "health", style: "left:" + pct(e[0]) + "%", title: "push exception at " + utc(e[0]) + " UTC (" + local(e[0]) + "): " + e[1] }));
+    });
+    s.re.forEach(function (r) {
+      if (r[2]) box.appendChild(el("span", { cls: "recfail", style: "left:" + pct(r[0]) + "%", title: r[1] + " at " + utc(r[0]) + " UTC" + (r[3] ? ": " + r[3] : "") }));
+    });
     s.h.forEach(function (h) {
-      box.appendChild(el("span", { cls: "mark " + h[1], style: "left:" + pct(h[0]) + "%", title: h[1] + " " + h[2] + " score " + h[3] + " at " + utc(h[0]) + " UTC (" + local(h[0]) + ")" + (h[5] ? ", published" : "") + (h[7] ? ", action: " + h[7] : "") }));
+      box.appendChild(el("span", { cls: "mark " + h[1] + (h[4] ? "" : " audio"), style: "left:" + pct(h[0]) + "%", title: h[1] + " " + h[2] + " score " + h[3] + " at " + utc(h[0]) + " UTC (" + local(h[0]) + ")" + (h[5] ? ", published" : "") + (h[7] ? ", action: " + h[7] : "") }));
     });
     return box;
   }
@@ -212,6 +223,25 @@
       detail.appendChild(el("table", {}, [cells("th", ["format", "start", "end", "size", "playback"])].concat(s.r.map(function (r) {
         var link = r[3] ? el("a", { href: r[3], target: "_blank", rel: "noopener noreferrer", text: r[3] }) : "-";
         return cells("td", [r[2] + (r[5] ? " (backfilled)" : ""), time(r[0], clock(r[0])), time(r[1], clock(r[1])), size(r[4]), link]);
+      }))));
+    }
+    if (s.re.length) {
+      detail.appendChild(el("h3", { text: "Recording events" }));
+      detail.appendChild(el("table", {}, [cells("th", ["at (UTC)", "event", "detail"])].concat(s.re.map(function (r) {
+        return cells("td", [time(r[0], clock(r[0])), r[2] ? el("strong", { cls: "failed", text: r[1] }) : r[1], r[3]]);
+      }))));
+    }
+    if (s.e.length) {
+      detail.appendChild(el("h3", { text: "Push exceptions" }));
+      detail.appendChild(el("table", {}, [cells("th", ["at (UTC)", "types (count)"])].concat(s.e.map(function (e) {
+        return cells("td", [time(e[0], clock(e[0])), e[1]]);
+      }))));
+    }
+    var audio = s.h.filter(function (h) { return !h[4]; });
+    if (audio.length) {
+      detail.appendChild(el("h3", { text: "Audio moderation hits" }));
+      detail.appendChild(el("table", {}, [cells("th", ["at (UTC)", "suggestion", "label", "score", "transcript", "action"])].concat(audio.map(function (h) {
+        return cells("td", [time(h[0], clock(h[0])), h[1], h[2], String(h[3]), h[8], h[7] || "-"]);
       }))));
     }
     var items = s.times.map(function (t, i) { return { t: t, url: snapshotUrl(s, i), hit: null }; });

@@ -36,6 +36,19 @@ RECONNECT_CODES: tuple[tuple[int, str, int], ...] = (
     (14, "push network error", 2),
     (20, "no data for a long time", 1),
 )
+EXPECTED_TOTALS = (
+    "sessions",
+    "live_sessions",
+    "recordings",
+    "snapshots",
+    "hits",
+    "publishable_hits",
+    "push_exceptions",
+    "recording_failures",
+    "recording_exceptions",
+)
+TROUBLED_ENDS = frozenset({4, 13, 14, 20})
+"""End codes of a push that was in trouble first: push exceptions are reported before them."""
 BYTES_PER_SECOND = {"mp4": 250_000, "flv": 250_000, "hls": 260_000, "aac": 16_000}
 
 
@@ -61,6 +74,9 @@ class StreamPlan:
     formats: Counter[str] = field(default_factory=Counter)
     snapshots: int = 0
     hits: Counter[str] = field(default_factory=Counter)
+    push_exceptions: int = 0
+    recording_failures: int = 0
+    recording_exceptions: int = 0
 
     def expected(self, published: Sequence[str]) -> dict[str, Any]:
         return {
@@ -74,6 +90,9 @@ class StreamPlan:
             "hits": sum(self.hits.values()),
             "hits_by_suggestion": {s: self.hits[s] for s in SUGGESTIONS},
             "publishable_hits": sum(n for s, n in self.hits.items() if s in published),
+            "push_exceptions": self.push_exceptions,
+            "recording_failures": self.recording_failures,
+            "recording_exceptions": self.recording_exceptions,
         }
 
 
@@ -89,7 +108,7 @@ class Scenario:
         streams = {plan.stream_id: plan.expected(self.published) for plan in self.streams}
         totals: Counter[str] = Counter()
         for counts in streams.values():
-            for name in ("sessions", "live_sessions", "recordings", "snapshots", "hits", "publishable_hits"):
+            for name in EXPECTED_TOTALS:
                 totals[name] += counts[name]
         totals["streams"] = len(streams)
         totals["callbacks"] = len(self.callbacks)
@@ -132,6 +151,8 @@ def plan(
     hit_serial = 0
     record_serial = 0
     any_reconnect = any_live = False
+    extra = random.Random(f"{seed}:template-kinds")  # its own draws: the five older kinds stay as they were
+    seen = {"audio": False, "failed": False}
 
     for number in range(1, streams + 1):
         stream_id = f"{stream_prefix}{number:02d}-{tag}"
@@ -183,15 +204,22 @@ def plan(
                 payload = payloads.porn_hit(stream_id, shot, suggestion, score)
                 callbacks.append(Callback("porn_detect", stream_id, payload, shot + rng.randint(3, 20)))
                 stream.hits[suggestion] += 1
+            seen["audio"] |= _audio_hits(extra, stream, callbacks, shots, force=last and not seen["audio"])
             if is_live:
                 stream.live_sessions += 1
                 break  # still pushing: no end, and no recording until it ends
             code, message = _session_end(rng, reconnects=i < n_sessions - 1)
+            troubled = code in TROUBLED_ENDS or extra.random() < 0.1
+            if troubled:
+                _push_exceptions(extra, stream, callbacks, sequence, end)
             push_ms = duration * 1000 + rng.randint(0, 999)
             end_payload = payloads.stream_end(
                 stream_id, end, sequence, push_ms=push_ms, errcode=code, errmsg=message, **common
             )
             callbacks.append(Callback("stream_end", stream_id, end_payload, end + 1))
+            fails = extra.random() < 0.1 or (last and not seen["failed"])
+            seen["failed"] = seen["failed"] or fails
+            _recording_events(extra, stream, callbacks, begin, end, fails)
             record_serial += 1
             n_formats = 2 if rng.random() < 0.35 else 1
             chosen = [formats_cycle[(record_serial + k) % len(FORMATS)] for k in range(n_formats)]
@@ -228,6 +256,51 @@ def plan(
     for index, callback in enumerate(callbacks):
         callback.index = index
     return Scenario(seed, plans, callbacks, tuple(published))
+
+
+def _audio_hits(
+    rng: random.Random, stream: StreamPlan, callbacks: list[Callback], shots: Sequence[int], force: bool
+) -> bool:
+    """Audio moderation hits (315): rarer than image hits, only suspected violations. Whether any."""
+    count = 1 if force else (1 if rng.random() < 0.3 else 0)
+    moments = sorted(rng.sample(list(shots), min(count, len(shots))))
+    for moment in moments:
+        suggestion = rng.choice(("Block", "Review"))
+        payload = payloads.audio_hit(stream.stream_id, moment, suggestion, rng.randint(80, 99))
+        callbacks.append(Callback("audio_moderation", stream.stream_id, payload, moment + rng.randint(5, 30)))
+        stream.hits[suggestion] += 1
+    return bool(moments)
+
+
+def _push_exceptions(
+    rng: random.Random, stream: StreamPlan, callbacks: list[Callback], sequence: str, end: int
+) -> None:
+    """Push exception reports (321) in the minutes before a troubled end, one per 10 s interval."""
+    for k in range(rng.randint(1, 3)):
+        at_ms = (end - 10 * (k + 1)) * 1000 + rng.randint(0, 999)
+        kinds = tuple(sorted(rng.sample(range(1, 12), rng.randint(1, 2))))
+        payload = payloads.push_exception(stream.stream_id, at_ms, kinds, sequence=sequence)
+        callbacks.append(Callback("push_exception", stream.stream_id, payload, at_ms // 1000 + 1))
+        stream.push_exceptions += 1
+
+
+def _recording_events(
+    rng: random.Random, stream: StreamPlan, callbacks: list[Callback], begin: int, end: int, fails: bool
+) -> None:
+    """Recording status (332) at the start and end of a session's recording; sometimes a failed
+    start first (a retry then succeeds), sometimes a warning-level recording exception (341)."""
+    session_id = str(rng.randrange(10**18, 10**19))
+    events = [("record_start_failed", begin + 1)] if fails else []
+    events += [("record_start_succeeded", begin + 3), ("record_ended", end + 2)]
+    for event, at in events:
+        payload = payloads.record_status(stream.stream_id, at, event, session_id=session_id)
+        callbacks.append(Callback("record_status", stream.stream_id, payload, at + 1))
+    stream.recording_failures += int(fails)
+    if rng.random() < 0.2 and end - begin > 60:
+        moment = rng.randint(begin + 30, end - 10)
+        payload = payloads.record_exception(stream.stream_id, moment, "warning", -201, session_id=session_id)
+        callbacks.append(Callback("record_exception", stream.stream_id, payload, moment + rng.randint(5, 120)))
+        stream.recording_exceptions += 1
 
 
 def deliveries(scenario: Scenario, duplicates: float = 0.0, shuffle: bool = False) -> list[Callback]:
