@@ -13,7 +13,13 @@ TIME_FIELDS = {
     "record": "end_time",
     "snapshot": "create_time",
     "porn_detect": "screenshot_time",
+    "audio_moderation": "created",
+    "push_exception": "data_time",
+    "record_status": "event_time",
+    "record_exception": "timestamp",
 }
+MILLISECONDS = frozenset({"push_exception"})
+"""Kinds whose time field is in milliseconds."""
 """The field that makes each generated event new (its key and, for hits, its dedupe id)."""
 
 
@@ -23,7 +29,8 @@ def generated_events(kind: str, count: int, label: str) -> list[dict[str, Any]]:
     now = int(time.time())
     out = []
     for i in range(count):
-        fields = {"stream_id": f"{label}-{i % 16}", TIME_FIELDS[kind]: now - 3600 + i}
+        moment = (now - 3600 + i) * (1000 if kind in MILLISECONDS else 1)
+        fields = {"stream_id": f"{label}-{i % 16}", TIME_FIELDS[kind]: moment}
         payload = payloads.signed(payloads.BUILDERS[kind](**fields))
         event = triggers.apigw_event(payload, path=f"/live/{kind.replace('_', '-')}")
         out.append({"event": event, "context": triggers.context(kind)})
