@@ -174,6 +174,9 @@ def test_dry_run_prints_the_exact_requests_with_the_key_masked_and_sends_no_writ
     printed = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [p["Action"] for p in printed] == ["CreateLiveCallbackTemplate", "CreateLiveCallbackRule"]
     assert printed[0]["Params"]["CallbackKey"] == "********"
+    urls = {k: v for k, v in printed[0]["Params"].items() if k.endswith("NotifyUrl")}
+    assert urls == EXPECTED_URLS  # the nine URLs of a callback template
+    assert printed[0]["Params"]["RecordExceptionLevels"] == ["error", "warning"]
 
     ok(configure(api))  # the real run sends what the dry run printed
     sent = api.writes()

@@ -335,7 +335,50 @@ NEWER = (
         ("tests/test_gateway.py::test_only_a_boolean_true_marks_the_body_base64",),
     ),
 )
-MUTATIONS = MUTATIONS + NEWER
+TEMPLATE_KINDS = (
+    Mutation(
+        "audio-hits-not-published",
+        "shared/pipeline.py",
+        "    if isinstance(event, HITS):",
+        "    if isinstance(event, ModerationHit):",
+        ("tests/test_template_kinds.py::test_an_audio_block_hit_is_published_once_and_banned_under_forbid",),
+    ),
+    Mutation(
+        "record-detail-kept-as-text",
+        "shared/events.py",
+        "        return json_object_text(value)  # a JSON string, per the page's table",
+        "        return value",
+        (
+            "tests/test_template_kinds.py::test_the_332_sample_is_not_json_as_printed_and_its_record_detail_is_read_as_an_object",
+        ),
+    ),
+    Mutation(
+        "push-exception-gets-the-12-s-budget",
+        "shared/budget.py",
+        'KIND_BUDGETS: dict[str, float] = {"push_exception": PUSH_EXCEPTION_BUDGET_SECONDS}',
+        "KIND_BUDGETS: dict[str, float] = {}",
+        ("tests/test_template_kinds.py::test_push_exception_answers_a_hanging_cos_inside_4_s",),
+    ),
+    Mutation(
+        "every-recording-exception-level",
+        "tooling/callbacks.py",
+        'DEFAULT_EXCEPTION_LEVELS = ("error", "warning")',
+        'DEFAULT_EXCEPTION_LEVELS = ("error", "warning", "info")',
+        (
+            "tests/test_configure_callbacks.py::test_the_field_the_live_api_does_not_read_back_is_compared_through_the_description",
+        ),
+    ),
+    Mutation(
+        "unread-field-not-fingerprinted",
+        "tooling/callbacks.py",
+        "    if not unread:",
+        "    if True:",
+        (
+            "tests/test_configure_callbacks.py::test_the_field_the_live_api_does_not_read_back_is_compared_through_the_description",
+        ),
+    ),
+)
+MUTATIONS = MUTATIONS + NEWER + TEMPLATE_KINDS
 
 
 def _copy_tree(into: Path) -> None:
