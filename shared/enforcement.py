@@ -18,7 +18,6 @@ takes it over. The ledger keeps the hit, the policy, each call and its answer, t
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 import re
 import time
@@ -57,6 +56,13 @@ class Refused(BadRequest):
     outcome = "refused"
 
 
+def exempt_pattern(entry: str) -> re.Pattern[str]:
+    """An ACTION_EXEMPT_STREAMS entry as documented: a stream name, in which `*` stands for any run
+    of characters. Nothing else is special: `?`, `[` and `]` are the characters themselves (a glob
+    would have read `room[12]` as room1 or room2, and `?` as any one character)."""
+    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", entry)), re.S)
+
+
 @dataclass(frozen=True)
 class Policy:
     on_block: str = "none"
@@ -66,7 +72,7 @@ class Policy:
     dry_run: bool = False
 
     def exempts(self, stream: str) -> bool:
-        return any(fnmatch.fnmatchcase(stream, pattern) for pattern in self.exempt)
+        return any(exempt_pattern(entry).fullmatch(stream) for entry in self.exempt)
 
     def decide(self, suggestion: str, stream: str) -> str:
         """`none`, `drop`, `forbid`, `queue` or `exempt`."""

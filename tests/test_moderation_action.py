@@ -443,3 +443,30 @@ def test_a_misconfigured_policy_fails_the_invocation_so_scf_retries_after_the_fi
     mod.hit("bad-config")
     assert all(not d["ok"] for d in mod.subscription.deliveries) and mod.acted() == []
     assert any("ACTION_ON_BLOCK" in str(line.get("reason")) for line in mod.lines())
+
+
+@pytest.mark.parametrize(
+    ("argv", "local", "dry_run", "yes"),
+    [
+        (["review", "--local"], True, False, False),
+        (["--local", "review"], True, False, False),
+        (["ban", "0123", "--dry-run", "--yes"], False, True, True),
+        (["--dry-run", "--yes", "ban", "0123"], False, True, True),
+        (["--local", "bans", "--json"], True, False, False),
+    ],
+)
+def test_the_cli_takes_its_options_before_or_after_the_subcommand(
+    argv: list[str], local: bool, dry_run: bool, yes: bool
+) -> None:
+    args = moderation.parser().parse_args(argv)
+    assert (args.local, args.dry_run, args.yes) == (local, dry_run, yes)
+
+
+def test_exempt_entries_are_names_with_star_wildcards_not_full_globs() -> None:
+    policy = enforcement.load_policy({"ACTION_EXEMPT_STREAMS": "official-*,room[12],news?", "ACTION_ON_BLOCK": "drop"})
+    assert policy.decide("Block", "official-7") == "exempt"
+    assert policy.decide("Block", "room[12]") == "exempt"  # the name itself
+    assert policy.decide("Block", "room1") == "drop"  # not a glob character class
+    assert policy.decide("Block", "news?") == "exempt"
+    assert policy.decide("Block", "newsX") == "drop"  # `?` is not any one character
+    assert policy.decide("Block", "xofficial-7") == "drop"  # the whole name must match

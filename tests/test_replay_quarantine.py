@@ -79,3 +79,25 @@ def test_dry_run_sends_nothing(live: Live, gateway_url: str) -> None:
     assert quarantine.replay_all(store(), urls(gateway_url), DEV_CALLBACK_KEY, dry_run=True, out=lines.append) == 0
     assert lines[0].startswith("would deliver quarantine/stream_begin/") and lines[0].endswith("to record")
     assert len(live.objects()) == 1
+
+
+def test_entries_kept_as_text_are_listed_skipped_by_replay_and_counted_by_the_timeline(
+    live: Live, gateway_url: str
+) -> None:
+    # What the pipeline keeps for a payload nested too deeply for JSON values (and reconcile for a
+    # record it could not parse): `payload_text`, no `payload`. `list` and `replay` crashed on it.
+    import json
+
+    from tooling.readmodel import timeline_of
+
+    text = '{"event_type": 100, "stream_id": "deep", "sign": "***", "extra": [[[]]]}'
+    document = {"function": "record", "reason": "payload nested too deeply", "payload_text": text}
+    store().put_json("quarantine/record/2026/12/02/deep-0123.json", json.dumps(document).encode(), {})
+    lines: list[str] = []
+    assert quarantine.list_entries(store(), out=lines.append) == 1
+    assert "goes to record (kept as text)" in "\n".join(lines)
+    lines.clear()
+    assert quarantine.replay_all(store(), urls(gateway_url), DEV_CALLBACK_KEY, out=lines.append) == 1
+    assert "skipped: kept as text" in lines[0] and lines[-1] == "0 delivered, 1 kept"
+    assert len(live.objects("quarantine/")) == 1  # nothing lost
+    assert timeline_of(load_settings())["totals"]["quarantined"] == 1

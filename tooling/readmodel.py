@@ -126,7 +126,7 @@ def build_timeline(
             if document.get("source") != "operator" and document.get("dedupe_id"):
                 actions[str(document["dedupe_id"])] = action_text(document)
             continue
-        if kind is None and "function" in document and "payload" in document:
+        if kind is None and "function" in document and ("payload" in document or "payload_text" in document):
             quarantined.append(
                 {"key": document.get("key"), "function": document.get("function"), "reason": document.get("reason")}
             )
