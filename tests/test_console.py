@@ -282,3 +282,33 @@ def test_push_exceptions_failed_recordings_and_audio_hits_show_where_a_person_lo
     SCREENSHOTS.mkdir(exist_ok=True)
     failed.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "console-template-kinds.png"), full_page=True)
+
+
+def test_an_outsized_stored_value_or_a_script_url_cannot_break_or_hijack_the_page(
+    chromium: Any, tmp_path: Path
+) -> None:
+    # Issue 23, item 12: a signed, stored push_duration of 1e16 ms blanked the page ("Invalid time
+    # value", 0 streams) and 1e15 ms froze it (millions of ruler ticks); a recording link took any
+    # scheme, `javascript:` included.
+    from tooling.console import render_html
+
+    t0 = 1_796_000_000
+    documents = _documents(
+        ("stream_end", payloads.stream_end("huge", t0, "a", push_ms=10**16)),
+        ("stream_begin", payloads.stream_begin("wide", t0 - 3600, "b")),
+        ("stream_end", payloads.stream_end("wide", t0, "b", push_ms=10**15)),
+        ("record", payloads.record("evil", t0, "mp4", 60, video_url="javascript:alert(document.domain)")),
+    )
+    timeline = build_timeline(documents)
+    page = tmp_path / "page.html"
+    page.write_text(render_html(timeline, (t0 - 7200, t0 + 60)))
+    view = chromium.new_page(viewport={"width": 1280, "height": 820})
+    errors: list[str] = []
+    view.on("pageerror", lambda e: errors.append(str(e)))
+    view.goto(page.resolve().as_uri())
+    assert errors == []
+    assert int(view.locator("[data-figure=streams] .n").inner_text()) == 3
+    assert view.locator(".stream").count() == 3
+    assert 2 <= view.locator("#ruler span").count() <= 10
+    assert view.locator("a[href^='javascript']").count() == 0
+    view.close()

@@ -101,10 +101,16 @@ def _deltas(times: Sequence[int | None]) -> list[int]:
     return out
 
 
+def _web_url(value: Any) -> str:
+    """A link the page may open or load: http(s) only (a stored `javascript:` URL would run in it)."""
+    text = str(value or "")
+    return text if text.lower().startswith(("http://", "https://")) else ""
+
+
 def _stream_data(stream: Mapping[str, Any]) -> dict[str, Any]:
     items = stream["snapshots"].get("items") or []
     times = [item["time"] for item in items]
-    template, exceptions = _template(times, [item["url"] for item in items])
+    template, exceptions = _template(times, [_web_url(item["url"]) for item in items])
     sessions = [
         [
             s["begin"],
@@ -119,7 +125,7 @@ def _stream_data(stream: Mapping[str, Any]) -> dict[str, Any]:
         for s in stream["sessions"]
     ]
     recordings = [
-        [r["start"], r["end"], r["format"] or "", r["url"] or "", r["file_size"], 1 if r.get("backfilled") else 0]
+        [r["start"], r["end"], r["format"] or "", _web_url(r["url"]), r["file_size"], 1 if r.get("backfilled") else 0]
         for r in stream["recordings"]
     ]
     hits = [
@@ -128,7 +134,7 @@ def _stream_data(stream: Mapping[str, Any]) -> dict[str, Any]:
             h["suggestion"] or "?",
             "/".join(str(x) for x in (h["label"], h["sub_label"]) if x),
             h["score"],
-            h["img"] or "",
+            _web_url(h["img"]),
             1 if h["published"] else 0,
             1 if h.get("backfilled") else 0,
             h.get("action") or "",

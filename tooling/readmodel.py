@@ -56,10 +56,19 @@ def _stream_key(event: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(event.get("app") or ""), str(event.get("appname") or ""), str(stream)
 
 
+MAX_PUSH_MS = 366 * 86400 * 1000
+"""Longest push_duration the views believe (a year): a signed, stored 1e16 ms blanked the console
+(an estimated begin before year 1) or froze it (millions of ruler ticks)."""
+
+
 def _session(sequence: str, begin: Mapping[str, Any] | None, end: Mapping[str, Any] | None) -> dict[str, Any]:
     begin_time = _int(begin.get("event_time")) if begin else None
     end_time = _int(end.get("event_time")) if end else None
     push_ms = _int(end.get("push_duration")) if end else None
+    notes: list[str] = []
+    if push_ms is not None and push_ms > MAX_PUSH_MS:  # a stored value must not bend the view
+        notes.append(f"push_duration {push_ms} ms is implausible, ignored")
+        push_ms = None
     estimated = False
     if begin_time is None and end_time is not None and push_ms is not None:
         begin_time, estimated = end_time - push_ms // 1000, True
@@ -69,7 +78,6 @@ def _session(sequence: str, begin: Mapping[str, Any] | None, end: Mapping[str, A
         duration = end_time - begin_time
     else:
         duration = None
-    notes: list[str] = []
     if begin and end and begin_time is not None and end_time is not None and end_time < begin_time:
         notes.append("end time is before begin time")
     return {

@@ -100,6 +100,7 @@
     var room = Math.max(2, Math.min(10, Math.floor((ruler.clientWidth || 800) / 56)));
     var steps = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800], step = steps[steps.length - 1];
     for (var i = 0; i < steps.length; i++) if (SPAN / steps[i] <= room) { step = steps[i]; break; }
+    if (SPAN / step > room) step = Math.ceil(SPAN / room / 86400) * 86400;  // a span of years: whole days, few ticks
     ruler.textContent = "";
     for (var t = Math.ceil(AXIS_START / step) * step; t < AXIS_END; t += step) {
       ruler.appendChild(el("span", { style: "left:" + pct(t) + "%", title: local(t), text: step >= 86400 ? utc(t).slice(0, 10) : clock(t).slice(0, 5) }));
