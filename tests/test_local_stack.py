@@ -605,3 +605,15 @@ def test_every_readme_tool_command_runs_against_the_local_stack_as_written(tmp_p
             process.kill()
             process.wait()
     assert not (tmp_path / "stack.env").exists()
+
+
+def test_stored_text_with_terminal_escapes_is_shown_escaped_not_obeyed() -> None:
+    # Issue 23, item 14: a stream name could clear the screen or fake an empty review queue.
+    from tooling.readmodel import build_timeline
+    from tooling.render import render
+
+    hostile = "room\x1b[2J\x1b[Hthe review queue is empty\u202e"
+    documents = _documents(("stream_begin", payloads.stream_begin(hostile, 1_796_000_000, "a")))
+    shown = render(build_timeline(documents))
+    assert "\x1b" not in shown and "\u202e" not in shown
+    assert "room\\x1b[2J\\x1b[Hthe review queue is empty\\u202e" in shown

@@ -24,6 +24,7 @@ from shared.layout import encode_part
 from shared.live import MAX_FORBID_SECONDS, LiveApi, iso, load_live_settings, parse_time
 from shared.storage import CosStore
 from tooling import access
+from tooling.render import terminal_safe
 
 OPERATOR_BUDGET_SECONDS = 30.0
 
@@ -265,6 +266,8 @@ def main(
     ask: Callable[[str], str] = input,
 ) -> int:
     args = parser().parse_args(argv)
+    shown = out
+    out = lambda text: shown(terminal_safe(text))  # noqa: E731 - every line shows stored fields
     try:
         merged = access.environment(args, env)
         settings = access.bucket_settings(merged, args.local)

@@ -22,6 +22,7 @@ from shared.layout import quarantine_key
 from shared.signing import sign
 from shared.storage import CosStore
 from shared.vocabulary import KIND_OF_CODE, QUARANTINE
+from tooling.render import terminal_safe
 
 
 @dataclass
@@ -114,7 +115,8 @@ def list_entries(store: CosStore, function: str | None = None, out: Callable[[st
     found = list(entries(store, function))
     for entry in found:
         kept = " (kept as text)" if entry.text is not None else ""
-        out(f"{entry.key}\n    quarantined by {entry.function}, goes to {entry.target or '?'}{kept}: {entry.reason}")
+        line = f"{entry.key}\n    quarantined by {entry.function}, goes to {entry.target or '?'}{kept}: {entry.reason}"
+        out(terminal_safe(line))
     out(f"{len(found)} quarantined callback(s)")
     return len(found)
 
@@ -137,6 +139,6 @@ def replay_all(
             continue
         result = replay(entry, store, "", urls, key, to)
         failures += not result.startswith("delivered")
-        out(f"{entry.key}: {result}")
+        out(terminal_safe(f"{entry.key}: {result}"))
     out(f"{len(found) - failures if not dry_run else 0} delivered, {failures} kept")
     return failures

@@ -6,6 +6,7 @@ same thing; machines get the timeline itself as JSON.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +42,15 @@ def size(num_bytes: int | None) -> str:
             return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
         num_bytes /= 1024  # type: ignore[assignment]
     return "?"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control or format character but the newline shown escaped (`\\x1b`), so
+    a stored field (a stream name, a label, a reason) cannot move the cursor, clear the screen or
+    hide lines of the tool's own output."""
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else ascii(ch)[1:-1] for ch in text
+    )
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
@@ -182,4 +192,4 @@ def render(timeline: Mapping[str, Any], detail: bool = True) -> str:
         lines.append(f"quarantined: {len(timeline['quarantined'])} documents (authentic but unusable callbacks)")
         for item in timeline["quarantined"][:10]:
             lines.append(f"    {item['function']}: {item['reason']}")
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
