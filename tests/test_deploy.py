@@ -450,3 +450,12 @@ def test_the_deploy_guides_sed_fills_every_placeholder_of_all_four_policies(tmp_
     for policy in policies:
         filled = json.loads((tmp_path / "build" / policy.name).read_text(encoding="utf-8"))
         assert filled["version"] == "2.0"
+
+
+def test_the_deploy_guide_counts_the_instances_the_spec_makes() -> None:
+    guide = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    made = len(list(ROOT.glob(URL_INSTANCE_DIR.format(kind="*") + "/serverless.yml")))
+    words = {9: "nine", 11: "eleven"}
+    [count] = re.findall(r"`scf-<kind>/serverless.yml` \((\d+)\)", guide)
+    assert int(count) == made == len(KINDS) + 2
+    assert f"deploys all {words[made]}," in guide and f"the {words[len(KINDS)]} notify URLs" in guide
