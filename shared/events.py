@@ -216,6 +216,13 @@ def scores(value: Any) -> list[int | float] | None:
     return [_finite_number(item) for item in items]
 
 
+def effective_suggestion(suggestion: str | None, score: float | None, min_score: int) -> str:
+    """A hit's `suggestion` as sent; for payloads without one, Review when the score is high."""
+    if suggestion:
+        return suggestion.strip().capitalize()
+    return "Review" if score is not None and score >= min_score else "Pass"
+
+
 class ModerationHit(CallbackEvent):
     kind: ClassVar[str] = "porn_detect"
     event_code: ClassVar[int] = 317
@@ -277,11 +284,7 @@ class ModerationHit(CallbackEvent):
         return max(legacy) if legacy else None
 
     def effective_suggestion(self, min_score: int) -> str:
-        """`suggestion` as sent; for legacy payloads without one, Review when the score is high."""
-        if self.suggestion:
-            return self.suggestion.strip().capitalize()
-        score = self.best_score
-        return "Review" if score is not None and score >= min_score else "Pass"
+        return effective_suggestion(self.suggestion, self.best_score, min_score)
 
 
 class AudioModerationHit(CallbackEvent):
@@ -348,10 +351,7 @@ class AudioModerationHit(CallbackEvent):
         return self.hit_score
 
     def effective_suggestion(self, min_score: int) -> str:
-        if self.suggestion:
-            return self.suggestion.strip().capitalize()
-        score = self.best_score
-        return "Review" if score is not None and score >= min_score else "Pass"
+        return effective_suggestion(self.suggestion, self.best_score, min_score)
 
 
 class AbnormalEvent(BaseModel):

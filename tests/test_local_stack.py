@@ -421,21 +421,19 @@ class Output:
         return self.seen
 
 
+def start_local_stack(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], Output]:
+    """The local stack serving in a child process, and its output read as it comes."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    return process, Output(process)
+
+
 @pytest.mark.slow
 def test_local_stack_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
     # The tools' --local finds the stack through its state folder, moved here so a developer's own
     # running stack (.local/) is neither read nor disturbed.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_"))}
     env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    output = Output(process)
+    process, output = start_local_stack([sys.executable, "-u", str(SCRIPTS / "local.py"), "--port", "0"], env)
     try:
         banner = output.until("Ctrl-C", 30)
         url = re.search(r"POST (http://127\.0\.0\.1:\d+)/live/stream-begin", banner)
@@ -545,15 +543,7 @@ def test_the_readme_names_the_commands_this_test_runs() -> None:
 def test_every_readme_tool_command_runs_against_the_local_stack_as_written(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COS_", "LIVE_", "MODERATION_", "CMQ_", "TENCENT"))}
     env["LIVE_LOCAL_STATE_DIR"] = str(tmp_path)
-    process = subprocess.Popen(
-        [str(ROOT / "scripts" / "local.sh"), "--port", "0", "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    output = Output(process)
+    process, output = start_local_stack([str(ROOT / "scripts" / "local.sh"), "--port", "0", "--quiet"], env)
     try:
         banner = output.until("Ctrl-C", 120)
         url = re.search(r"POST (http://127\.0\.0\.1:\d+)/live/stream-begin", banner)
