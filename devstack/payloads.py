@@ -369,6 +369,21 @@ AUDIO_MODERATION_SAMPLE = (
 redacted number) is not JSON; it carries no `sign`/`t` although the table lists them."""
 
 
+PUSH_EXCEPTION_SAMPLE = (
+    '{"abnormal_event":[{"count":2,"detail":[{"desc":"video frame arrive interval too long, interval=3046(msec)",'
+    '"occur_time":1670588070569},{"desc":"video frame arrive interval too long, interval=2953(msec)",'
+    '"occur_time":1670588073522}],"type":6,"type_desc_cn":" ","type_desc_en":"video frame arrive interval bigger'
+    ' than 1000(ms)"},{"count":2,"detail":[{"desc":"audio frame arrive interval too long, interval=3009(msec)",'
+    '"occur_time":1670588070532},{"desc":"audio frame arrive interval too long, interval=2917(msec)",'
+    '"occur_time":1670588073486}],"type":7,"type_desc_cn":" ","type_desc_en":"audio frame arrive interval bigger'
+    ' than 1000(ms)"}],"appid":0,"data_time":1670588074971,"domain":"xxxx.xxxxx.xxxx.xxxx","event_type":321,'
+    '"interface":"general_callback","path":"xxxx","report_interval":5000,"sequence":"000000000000000000",'
+    '"stream_id":"xxxxxx","stream_param":"txSecret=f5828cd4a8a09109304b060172fb3960&txTime=665982e4","timeout":5000}'
+)
+"""The sample of 267/53310's English source (tencentyun/intlcloud-documents, 推流异常事件通知_intl_en.md):
+valid JSON as printed; no `sign`/`t`; its `stream_param` holds a `txSecret`."""
+
+
 def documented_sample(kind: str) -> dict[str, Any]:
     """The sample of the kind's Tencent page, repaired as little as needed to be JSON, its own
     `sign`/`t` (placeholders of the page) left out for the caller to sign."""
@@ -376,6 +391,8 @@ def documented_sample(kind: str) -> dict[str, Any]:
         text = RECORD_STATUS_SAMPLE.replace("\\\\" + '"', "\\" + '"')  # the one repair: \\" -> \"
     elif kind == "record_exception":
         text = RECORD_EXCEPTION_SAMPLE
+    elif kind == "push_exception":
+        text = PUSH_EXCEPTION_SAMPLE
     elif kind == "audio_moderation":
         text = AUDIO_MODERATION_SAMPLE.replace('"task_id": xxx36881', '"task_id": 36881')  # the one repair
     else:

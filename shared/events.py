@@ -383,8 +383,13 @@ PUSH_EXCEPTION_TYPES = {
     9: "audio codec changed",
     10: "video frame before its codec header",
     11: "audio frame before its codec header",
+    12: "audio timestamps too far apart",
+    13: "an uncommon codec",
+    14: "video header unreadable",
+    15: "video frame rate too low",
+    16: "GOP longer than 10 s",
 }
-"""Event 321's `type` values (267/53310; its newer table runs to 16, described in `type_desc_en`)."""
+"""Event 321's `type` values (267/53310, updated 2025-12-03; 12-16 from its Chinese copy of 2025-01-15)."""
 
 
 class PushExceptionEvent(CallbackEvent):

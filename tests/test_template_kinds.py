@@ -19,17 +19,15 @@ from devstack import payloads
 from shared.vocabulary import FOLDER_OF
 from tests.conftest import Live, body_of
 
-SAMPLED = ("audio_moderation", "record_status", "record_exception")
-"""Kinds whose page prints a whole sample (321's page prints only part of one: its builder)."""
+SAMPLED = ("audio_moderation", "push_exception", "record_status", "record_exception")
+"""Kinds whose page prints a sample (321's whole sample is in the page's source, see payloads.py)."""
 
 
 def _sample(kind: str) -> dict[str, Any]:
-    if kind == "push_exception":
-        return payloads.push_exception()
     return payloads.documented_sample(kind)
 
 
-@pytest.mark.parametrize("kind", [*SAMPLED, "push_exception"])
+@pytest.mark.parametrize("kind", SAMPLED)
 def test_each_documented_sample_is_stored_once_however_often_it_is_delivered(live: Live, kind: str) -> None:
     payload = payloads.signed(_sample(kind))
     answers = [live.invoke(kind, payload) for _ in range(4)]
@@ -43,7 +41,7 @@ def test_each_documented_sample_is_stored_once_however_often_it_is_delivered(liv
     assert "sign" not in document["original"]
 
 
-@pytest.mark.parametrize("kind", [*SAMPLED, "push_exception"])
+@pytest.mark.parametrize("kind", SAMPLED)
 def test_a_forged_copy_of_each_sample_writes_nothing(live: Live, kind: str) -> None:
     forged = payloads.signed(_sample(kind), key="not-the-key")
     answer = live.invoke(kind, forged)
@@ -139,3 +137,11 @@ def test_a_push_exception_still_gets_its_one_cos_attempt_after_the_pipelines_own
     budget = Budget(KIND_BUDGETS["push_exception"])
     time.sleep(0.2)  # parsing, signature, validation on a busy instance
     assert budget.allows(ATTEMPT_WORST_CASE)  # and the attempt is cut at its worst case: 0.2 + 3.5 < 4
+
+
+def test_the_321_sample_keeps_its_reports_types_and_scrubs_its_push_secret(live: Live) -> None:
+    live.invoke("push_exception", payloads.signed(payloads.documented_sample("push_exception")))
+    ((key, document),) = live.documents("health/").items()
+    assert document["event"]["types"] == [6, 7] and key.endswith("/001670588074971-000000000000000000.json")
+    assert "f5828cd4a8a09109304b060172fb3960" not in json.dumps(document)
+    assert document["original"]["stream_param"] == "txSecret=***&txTime=665982e4"
