@@ -176,6 +176,8 @@ class TdmqStandIn(StandIn):
         if len(body.encode("utf-8")) > self.max_message_bytes:
             return self._refused(start_response, 4000, "(10350)parameter msgBody value or length is out of range")
         if topic not in self.topics:
+            # 1496/70948 names no code for a missing topic: 5000 is the common code for a resource
+            # that does not exist (309/7025), our choice; the client retries every code but 4000.
             return self._refused(start_response, 5000, f"topic {topic[:64]} does not exist")
         message = {
             "topicName": topic,

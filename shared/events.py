@@ -287,7 +287,21 @@ class ModerationHit(CallbackEvent):
         return effective_suggestion(self.suggestion, self.best_score, min_score)
 
 
-class AudioModerationHit(CallbackEvent):
+class _DomainPathEvent(CallbackEvent):
+    """The four newer kinds' pages (315, 321, 332, 341) name the push domain `domain` and the push
+    path `path` (332: `appname`) where the five older kinds say `app` and `appname`; both spellings
+    are read into `app`/`appname` so keys and views need one place."""
+
+    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
+    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
+
+
+def _objects_as_list(value: Any) -> Any:
+    """An array of objects as documented; a lone object counts as an array of one, null as none."""
+    return [value] if isinstance(value, dict) else [] if value is None else value
+
+
+class AudioModerationHit(_DomainPathEvent):
     """Event 315: a suspected violation in a stream's audio (267/58643, updated 2025-12-03; CN
     267/94421). Only suspected violations are sent. Its page names the push domain `domain` and
     the push path `path`, and carries no event time of its own: the time is the speech result's
@@ -295,8 +309,6 @@ class AudioModerationHit(CallbackEvent):
 
     kind: ClassVar[str] = "audio_moderation"
     event_code: ClassVar[int] = 315
-    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
-    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
     stream_id: NonEmpty
     channel_id: str | None = Field(default=None, validation_alias=AliasChoices("channel_id", "channelId"))
     suggestion: str | None = None
@@ -368,7 +380,7 @@ class AbnormalEvent(BaseModel):
     @field_validator("detail", mode="before")
     @classmethod
     def _detail_as_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else [] if value is None else value
+        return _objects_as_list(value)
 
 
 PUSH_EXCEPTION_TYPES = {
@@ -392,7 +404,7 @@ PUSH_EXCEPTION_TYPES = {
 """Event 321's `type` values (267/53310, updated 2025-12-03; 12-16 from its Chinese copy of 2025-01-15)."""
 
 
-class PushExceptionEvent(CallbackEvent):
+class PushExceptionEvent(_DomainPathEvent):
     """Event 321: what went wrong in a push during one report interval (267/53310; CN 267/84046).
     Sent only when something did; the domain is `domain`, the path `path`, times in milliseconds
     (`data_time`, `report_interval`, `detail[].occur_time`), and `timeout: 5000` is how long CSS
@@ -400,8 +412,6 @@ class PushExceptionEvent(CallbackEvent):
 
     kind: ClassVar[str] = "push_exception"
     event_code: ClassVar[int] = 321
-    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
-    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
     stream_id: NonEmpty
     data_time: Annotated[int, Field(ge=0, lt=253402300800000)]
     sequence: str = ""
@@ -413,7 +423,7 @@ class PushExceptionEvent(CallbackEvent):
     @field_validator("abnormal_event", mode="before")
     @classmethod
     def _events_as_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else [] if value is None else value
+        return _objects_as_list(value)
 
     @property
     def event_time(self) -> int:
@@ -432,9 +442,7 @@ HITS = (ModerationHit, AudioModerationHit)
 """Moderation hits, image and audio: stored as evidence, published once, acted on."""
 
 
-# The recording's status and exceptions (events 332 and 341). Their pages name the push domain
-# `domain` and the push path `appname` (332) or `path` (341), where the five older kinds say `app`
-# and `appname`; both spellings are read into `app`/`appname` so keys and views need one place.
+# The recording's status and exceptions (events 332 and 341).
 
 RECORD_EVENTS = (
     "record_start_succeeded",
@@ -447,9 +455,7 @@ RECORD_EVENTS = (
 """`record_event` values of event 332 (267/58590, updated 2025-12-03; CN 267/102192)."""
 
 
-class _RecordingEvent(CallbackEvent):
-    app: str = Field(default="", validation_alias=AliasChoices("app", "domain"))
-    appname: str = Field(default="", validation_alias=AliasChoices("appname", "path"))
+class _RecordingEvent(_DomainPathEvent):
     stream_id: NonEmpty
     session_id: str | None = None
 

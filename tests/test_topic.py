@@ -133,7 +133,7 @@ def test_a_hit_reaches_the_stand_in_signed_with_the_role_token_and_plain_tags(
         ("six tags", 4000),
         ("a tag of 17 characters", 4000),
         ("another action", 4000),
-        ("a topic that does not exist", 5000),
+        ("a topic that does not exist", 5000),  # the stand-in's choice: the page names no code for it
         ("no msgBody", 4000),
     ],
 )
