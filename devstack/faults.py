@@ -13,6 +13,7 @@ protocol can fail while the others go through.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -233,3 +234,39 @@ class TricklingPeer:
             return
         finally:
             conn.close()
+
+
+class SilentPeer:
+    """A loopback address whose connects are never answered, as behind a firewall that drops SYNs.
+
+    A listener that never accepts, its accept queue filled at once: the kernel then drops every
+    further SYN, so a client's connect blocks until its own timeout. No WSGI fault can do this:
+    every fault above answers the connect and misbehaves afterwards."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port: int = self._listener.getsockname()[1]
+        self._fill: list[socket.socket] = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fill.append(filler)
+        time.sleep(0.05)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        for sock in (*self._fill, self._listener):
+            sock.close()
+
+    def __enter__(self) -> SilentPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -98,6 +98,31 @@ def guarded(seconds: float) -> Iterator[Guard]:
         guard.done = True  # the watchdog skips a finished guard
 
 
+def remaining() -> float | None:
+    """Seconds left to the calling thread's guard (at least 0), or None outside any guard.
+
+    A retry loop inside a guarded call asks it before it sleeps and tries again: the cut ends the
+    attempt under way, and an attempt (or a backoff) that starts after the deadline must not."""
+    guard: Guard | None = getattr(_local, "guard", None)
+    if guard is None or guard.done:
+        return None
+    return 0.0 if guard.fired else max(guard.deadline - time.monotonic(), 0.0)
+
+
+def _connect_timeout(connection: HTTPConnection) -> None:
+    """Bound the connect (and the TLS handshake) by the guard: a socket is tracked only once it is
+    connected, so a peer that never answers a SYN would otherwise hold the call for the client's
+    whole connect timeout, attempt after attempt, out of the watchdog's reach."""
+    left = remaining()
+    if left is None:
+        return
+    if left <= 0:
+        raise TimeoutError("the deadline passed before this connection was opened")
+    current = connection.timeout
+    if not isinstance(current, (int, float)) or current > left:
+        connection.timeout = left
+
+
 def _track(connection: HTTPConnection) -> None:
     """Register the connection's socket (when it has one) with the calling thread's guard."""
     guard: Guard | None = getattr(_local, "guard", None)
@@ -109,24 +134,25 @@ def _track(connection: HTTPConnection) -> None:
             guard.cut()
 
 
-class _GuardedHTTPConnection(HTTPConnection):
+class _Guarded:
+    """What both connection classes add: a connect bounded by the guard, every socket tracked."""
+
     def connect(self) -> None:
-        super().connect()
-        _track(self)  # a new socket: the guard holds it whatever http.client does with it later
+        _connect_timeout(self)  # type: ignore[arg-type]
+        super().connect()  # type: ignore[misc]
+        _track(self)  # type: ignore[arg-type]  # a new socket: the guard holds it whatever http.client does later
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _track(self)  # a reused keep-alive socket
-        super().request(*args, **kwargs)
+        _track(self)  # type: ignore[arg-type]  # a reused keep-alive socket
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _track(self)
+class _GuardedHTTPConnection(_Guarded, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _track(self)
-        super().request(*args, **kwargs)
+
+class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):

@@ -119,7 +119,8 @@ class Record:
 
 
 class Retryer(StandardRetryer):  # type: ignore[misc]
-    """The SDK's retry policy (network errors and `RequestLimitExceeded`, with backoff), fixed.
+    """The SDK's retry policy (network errors and `RequestLimitExceeded`, with backoff), fixed,
+    and held to the call's deadline (shared/deadline.py): no backoff or attempt starts past it.
 
     tencentcloud-sdk-python-common 3.1.195's `StandardRetryer.send_request` never clears the error
     of a failed attempt, so a retry that succeeds is thrown away and the old error raised after the
@@ -134,7 +135,11 @@ class Retryer(StandardRetryer):  # type: ignore[misc]
             except TencentCloudSDKException as error:
                 if attempt == self._max_attempts - 1 or not self.should_retry(None, error):
                     raise
-                time.sleep(self._backoff_fn(attempt))
+                pause = self._backoff_fn(attempt)
+                left = deadline.remaining()
+                if left is not None and left <= pause:
+                    raise  # the call's deadline comes first: no attempt starts past it
+                time.sleep(pause)
         raise RuntimeError("unreachable")
 
 

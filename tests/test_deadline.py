@@ -13,8 +13,10 @@ import time
 import pytest
 import requests
 
-from devstack.faults import TricklingPeer
+from devstack.faults import SilentPeer, TricklingPeer
 from shared import deadline
+from shared.errors import DependencyTimeout
+from shared.live import LiveApi, LiveApiSettings, StreamRef
 
 GUARD_SECONDS = 1.0
 BODY = b"0123456789"
@@ -60,3 +62,24 @@ def test_an_answer_within_the_deadline_is_read_whole() -> None:
     with TricklingPeer("close", b"ok", delay=0.05) as peer, deadline.guarded(3) as guard:
         answer = session.get(peer.url + "/quick", timeout=(1, 5))
     assert answer.content == b"ok" and not guard.fired
+
+
+def test_a_connect_that_is_never_answered_ends_at_the_deadline() -> None:
+    session = deadline.mount(requests.Session())
+    with SilentPeer() as peer:
+        started = time.monotonic()
+        with pytest.raises(requests.RequestException), deadline.guarded(GUARD_SECONDS):
+            session.get(f"http://{peer.endpoint}/", timeout=(10, 10))  # the client's own connect timeout: 10 s
+        assert time.monotonic() - started < GUARD_SECONDS + 0.5
+
+
+def test_a_live_api_call_and_all_its_retries_end_at_the_call_deadline() -> None:
+    """The SDK's retryer tries again after the watchdog's cut, each time on a new connection: a
+    call of 2 s against a peer that never answers its connects took 4 attempts of the client's
+    10 s connect timeout (the reviewer measured 35 s for `drop(timeout=4)`)."""
+    with SilentPeer() as peer:
+        live = LiveApi(LiveApiSettings("ap-guangzhou", peer.endpoint, "http"), "AKIDtest", "key", None)
+        started = time.monotonic()
+        with pytest.raises(DependencyTimeout):
+            live.drop(StreamRef("push.example.com", "live", "s"), timeout=2.0)
+        assert time.monotonic() - started < 2.5
