@@ -66,6 +66,11 @@ class Claim:
     metadata: Mapping[str, str]
     budget: Budget
     taken_over_from: str | None = None
+    keep_previous: bool = False
+    """On a takeover, read the body being taken over first (into `previous`): what the failed
+    owner recorded of its work (moderation_action's effects), which the new owner continues."""
+    previous: bytes | None = None
+    claimed_at: str = ""
 
     def _meta(self, state: str, **extra: str) -> dict[str, str]:
         return {**self.metadata, "state": state, "owner": self.token, **extra}
@@ -87,7 +92,8 @@ class Claim:
 
     def acquire(self, body: bytes) -> str:
         """`ACQUIRED` (this invocation may publish) or `DUPLICATE`; raises `ClaimInProgress`."""
-        meta = self._meta(PENDING, **{"claimed-at": str(int(time.time()))})
+        self.claimed_at = str(int(time.time()))
+        meta = self._meta(PENDING, **{"claimed-at": self.claimed_at})
         headers = self._create_or_own(self.key, body, meta)
         if headers is None:
             return ACQUIRED
@@ -102,9 +108,15 @@ class Claim:
         record = json.dumps({"from": previous, "state": state, "by": self.token}).encode()
         if self._create_or_own(marker, record, self._meta("takeover")) is not None:
             raise ClaimInProgress("another delivery is taking over this hit's stale claim; retry")
+        if self.keep_previous:
+            self.previous = self.store.get_bytes(self.key, self.budget)
         self.store.put_json(self.key, body, meta, self.budget)
         self.taken_over_from = previous
         return ACQUIRED
+
+    def mark_progress(self, body: bytes) -> None:
+        """Record work done so far; the claim stays ours and `pending`, as old as when it was made."""
+        self.store.put_json(self.key, body, self._meta(PENDING, **{"claimed-at": self.claimed_at}), self.budget)
 
     def mark_published(self, body: bytes, msg_id: str) -> None:
         self.store.put_json(self.key, body, self._meta(PUBLISHED, **{"msg-id": msg_id}), self.budget)

@@ -18,10 +18,11 @@ takes it over. The ledger keeps the hit, the policy, each call and its answer, t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import BadRequest, CallbackError, ClaimInProgress, ConfigurationError, DependencyTimeout
 from shared.layout import canonical_json
-from shared.live import MAX_FORBID_SECONDS, LiveApi, StreamRef, iso, load_live_settings
+from shared.live import MAX_FORBID_SECONDS, LiveApi, StreamRef, iso, load_live_settings, parse_time
 from shared.logs import emit, scrub_json
 from shared.storage import CosStore
 from shared.vocabulary import MODERATION, SUGGESTIONS
@@ -182,21 +183,40 @@ Target = StreamRef
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do to a stream: `drop`, `forbid` (for `seconds`) or `resume`, and why."""
+    """What to do to a stream: `drop`, `forbid` (for `seconds`) or `resume`, and why.
+
+    `done` are the calls an earlier attempt made that were answered: their effects happened, so
+    they are not made again (a second ForbidLiveStream would move the ResumeTime later and extend
+    the ban) and the ban keeps the ResumeTime it was given."""
 
     action: str
     reason: str
     seconds: int = 0
     dry_run: bool = False
+    done: tuple[Mapping[str, Any], ...] = ()
+
+
+Progress = Callable[[list[dict[str, Any]]], None]
+
+
+def answered(calls: Sequence[Mapping[str, Any]], action: str) -> Mapping[str, Any] | None:
+    """The call of `action` that was answered (its effect happened), or None."""
+    for call in calls:
+        if call.get("action") == action and isinstance(call.get("answer"), Mapping):
+            return call
+    return None
 
 
 def act(
-    live: LiveApi, target: Target, what: Decision, budget: Budget
+    live: LiveApi, target: Target, what: Decision, budget: Budget, progress: Progress | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Call the Live API for the decision; each call and its answer, and the resulting stream state.
-    A failed call raises `CallbackError` carrying `.calls` (what was done)."""
+    """Call the Live API for the decision, from the first effect that has not happened yet; each
+    call and its answer, and the resulting stream state. `progress` is told of every answered call
+    that is not the last (moderation_action writes it to the ledger: an invocation killed between
+    two calls leaves what it did on record). A failed call raises `CallbackError` carrying `.calls`."""
     decision, reason, dry_run = what.action, what.reason, what.dry_run
     plan: list[tuple[str, dict[str, Any]]] = []
+    banned = answered(what.done, "ForbidLiveStream")
     resume_at = time.time() + min(what.seconds, MAX_FORBID_SECONDS)
     names = {"DomainName": target.domain, "AppName": target.app, "StreamName": target.stream}
     if decision == "forbid":
@@ -206,10 +226,14 @@ def act(
         plan.append(("DropLiveStream", names))
     elif decision == "resume":
         plan.append(("ResumeLiveStream", names))
-    calls: list[dict[str, Any]] = []
     if dry_run:
         return [{"action": a, "request": r, "dry_run": True} for a, r in plan], None
-    for action, request in plan:
+    calls: list[dict[str, Any]] = [dict(c) for c in what.done if answered([c], str(c.get("action")))]
+    if banned is not None:
+        resume_at = parse_time(str(banned["request"].get("ResumeTime"))) or resume_at
+    for index, (action, request) in enumerate(plan):
+        if answered(calls, action) is not None:
+            continue  # it happened in an earlier attempt
         started = time.time()
         try:
             if not budget.allows(1.0):
@@ -226,6 +250,8 @@ def act(
             exc.calls = calls  # type: ignore[attr-defined]
             raise
         calls.append({"action": action, "request": request, "at": iso(started), "answer": {"RequestId": answer}})
+        if progress is not None and index < len(plan) - 1:
+            progress(calls)
     state: dict[str, Any] = {"at": iso(time.time())}
     try:
         state["state"] = live.state(target, budget.cap(CALL_WORST_CASE))
@@ -343,19 +369,23 @@ def _handle_hit(sub: Subscriber, written: WrittenObject, budget: Budget, log: di
         "received_at": iso(time.time()),
     }
     meta = {"decision": decision, "stream": re.sub(r"[^A-Za-z0-9_.:-]", "_", str(trusted["stream_id"]))[:128]}
-    owned = claim.Claim(sub.store, key, claim.new_token(), meta, budget)
+    owned = claim.Claim(sub.store, key, claim.new_token(), meta, budget, keep_previous=True)
     if _acquire_or_wait(owned, stored_json(document), budget) == claim.DUPLICATE:
         log["outcome"] = "duplicate"
         return
+    done = _effects_done(owned.previous, decision)
     target = Target(str(trusted["app"]), str(trusted["appname"]), str(trusted["stream_id"]))
+
+    def progress(calls: list[dict[str, Any]]) -> None:
+        document.update(calls=calls, **_ban_of(calls))
+        owned.mark_progress(stored_json(document))
+
     try:
         if decision in ("drop", "forbid"):
             reason = f"moderation {trusted['suggestion']} {trusted.get('label') or ''} hit {trusted['dedupe_id']}"
-            what = Decision(decision, reason, sub.policy.forbid_seconds, sub.policy.dry_run)
-            calls, state = act(sub.live, target, what, budget)
-            document.update(calls=calls, stream_state=state)
-            if decision == "forbid" and not sub.policy.dry_run:
-                document["resume_time"] = calls[0]["request"]["ResumeTime"]
+            what = Decision(decision, reason, sub.policy.forbid_seconds, sub.policy.dry_run, done)
+            calls, state = act(sub.live, target, what, budget, progress)
+            document.update(calls=calls, stream_state=state, **_ban_of(calls))
         elif decision == "queue":
             item = {
                 "kind": "review",
@@ -371,7 +401,8 @@ def _handle_hit(sub: Subscriber, written: WrittenObject, budget: Budget, log: di
                 sub.store.create(queued, stored_json(item), {"source": "moderation_action"}, budget)
             document["review_key"] = sub.settings.cos_prefix + queued
     except CallbackError as exc:
-        document.update(status="failed", calls=getattr(exc, "calls", []), error=exc.reason)
+        calls = getattr(exc, "calls", [])
+        document.update(status="failed", calls=calls, error=exc.reason, **_ban_of(calls))
         with contextlib.suppress(CallbackError):  # failed: the retry takes the claim over at once
             owned.mark_refused(stored_json(document))
         raise
@@ -379,6 +410,25 @@ def _handle_hit(sub: Subscriber, written: WrittenObject, budget: Budget, log: di
     owned.mark_done(stored_json(document))
     state = document.get("stream_state") or {}
     log.update(outcome="dry_run" if sub.policy.dry_run else "acted", stream_state=state.get("state"))
+
+
+def _effects_done(previous: bytes | None, decision: str) -> tuple[Mapping[str, Any], ...]:
+    """The answered calls a failed (or killed) earlier attempt recorded in the ledger entry this
+    invocation took over, when it decided the same: the effects that already happened."""
+    if previous is None:
+        return ()
+    with contextlib.suppress(ValueError, TypeError):
+        entry = json.loads(previous)
+        if isinstance(entry, dict) and entry.get("decision") == decision and isinstance(entry.get("calls"), list):
+            return tuple(c for c in entry["calls"] if isinstance(c, dict) and answered([c], str(c.get("action"))))
+    return ()
+
+
+def _ban_of(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`resume_time` once a ForbidLiveStream was answered: the ban is in force from then on, whatever
+    fails after it, and `moderation.py bans` lists it."""
+    banned = answered(calls, "ForbidLiveStream")
+    return {"resume_time": banned["request"]["ResumeTime"]} if banned is not None else {}
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:

@@ -148,9 +148,12 @@ class CosStore:
         }
         return json.loads(response["Body"].get_raw_stream().read()), meta
 
+    def get_bytes(self, key: str, budget: Budget | None = None) -> bytes:
+        response = self._call("GET", budget, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
+        return bytes(response["Body"].get_raw_stream().read())
+
     def get_json(self, key: str) -> Any:
-        response = self._call("GET", None, lambda: self.client.get_object(Bucket=self.bucket, Key=self.prefix + key))
-        return json.loads(response["Body"].get_raw_stream().read())
+        return json.loads(self.get_bytes(key))
 
     def delete(self, key: str, budget: Budget | None = None) -> None:
         self._call("DELETE", budget, lambda: self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key))

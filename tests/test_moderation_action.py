@@ -470,3 +470,54 @@ def test_exempt_entries_are_names_with_star_wildcards_not_full_globs() -> None:
     assert policy.decide("Block", "news?") == "exempt"
     assert policy.decide("Block", "newsX") == "drop"  # `?` is not any one character
     assert policy.decide("Block", "xofficial-7") == "drop"  # the whole name must match
+
+
+def test_a_ban_that_worked_is_not_made_again_when_the_drop_after_it_failed(mod: Moderation, live: Live) -> None:
+    """Forbid answered, Drop failed: the ledger says what happened (the ban is in force, listed by
+    `moderation.py bans`), and every retry continues at the drop: one ForbidLiveStream, one ResumeTime."""
+    mod.api.start_push(payloads.PUSH_DOMAIN, payloads.APPNAME, "bad-half")
+    mod.api.faults.set("error", status=500, when=action("DropLiveStream"))
+    mod.hit("bad-half")
+    assert [d["ok"] for d in mod.subscription.deliveries].count(False) >= 2  # retried, the drop failing each time
+    assert mod.acted() == ["ForbidLiveStream"]  # the drops never reached the API; the ban was made once
+    (entry,) = mod.ledger().values()
+    assert entry["status"] == "failed" and [c["action"] for c in entry["calls"]] == [
+        "ForbidLiveStream",
+        "DropLiveStream",
+    ]
+    resume_time = mod.api.acted()[0][1]["ResumeTime"]
+    assert entry["resume_time"] == resume_time
+    env = {**live.env, "LIVE_API_ENDPOINT": mod.api.endpoint, "LIVE_API_SCHEME": "http", "LIVE_API_REGION": "x"}
+    printed: list[str] = []
+    assert moderation.main(["bans"], env, printed.append) == 0
+    assert printed[0].startswith("bad-half  (push.example.com/live)  until "), printed
+    mod.api.faults.clear()
+    time.sleep(1.1)  # a second ForbidLiveStream now would carry a later ResumeTime
+    assert mod.redeliver()["results"][0]["outcome"] == "acted"
+    assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
+    (entry,) = mod.ledger().values()
+    assert entry["status"] == "done" and entry["resume_time"] == resume_time
+    assert entry["stream_state"]["state"] == "forbid"
+
+
+def test_an_invocation_killed_between_ban_and_drop_left_the_ban_on_record(mod: Moderation) -> None:
+    """The ledger is written after each effect but the last: a drop that hangs past the invocation
+    (its entry still `acting`, as a killed invocation leaves it) shows the ban that was made."""
+    mod.api.faults.set("hang", when=action("DropLiveStream"))
+    mod.configure(ACTION_ON_BLOCK=None)
+    mod.hit("bad-killed")
+    for key in list(mod.ledger()):  # the hit is stored; now it meets a policy that acts
+        mod.live.stack.cos.client().delete_object(Bucket=mod.live.bucket, Key=key)
+    mod.configure(ACTION_ON_BLOCK="forbid")
+    (key,) = mod.evidence()
+    outcome: list[dict[str, Any]] = []
+    worker = threading.Thread(target=lambda: outcome.append(mod.invoke(mod.event(key))), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not [e for e in mod.ledger().values() if e.get("calls")]:
+        time.sleep(0.05)
+    (entry,) = mod.ledger().values()
+    assert entry["status"] == "acting" and [c["action"] for c in entry["calls"]] == ["ForbidLiveStream"]
+    assert entry["resume_time"] == mod.api.acted()[0][1]["ResumeTime"]
+    mod.api.faults.clear()
+    worker.join(15)

@@ -18,7 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared.budget import Budget
-from shared.enforcement import ENFORCEMENT, REVIEW_DONE, REVIEW_PENDING, Decision, Target, act, stored_json
+from shared.enforcement import (
+    ENFORCEMENT,
+    REVIEW_DONE,
+    REVIEW_PENDING,
+    Decision,
+    Target,
+    act,
+    answered,
+    stored_json,
+)
 from shared.errors import CallbackError, ConfigurationError
 from shared.layout import encode_part
 from shared.live import MAX_FORBID_SECONDS, LiveApi, iso, load_live_settings, parse_time
@@ -82,14 +91,18 @@ class Tool:
         now = time.time() if now is None else now
         latest: dict[tuple[str, str, str], dict[str, Any]] = {}
         for key, doc in self.documents(ENFORCEMENT):
-            if doc.get("status") != "done" or doc.get("dry_run") or doc.get("decision") not in ("forbid", "resume"):
+            if doc.get("dry_run") or doc.get("decision") not in ("forbid", "resume"):
                 continue
+            if answered(doc.get("calls") or [], _EFFECT[doc["decision"]]) is None:
+                continue  # nothing happened (yet): a ban is in force from its answered ForbidLiveStream
             target = doc.get("target") or doc.get("hit") or {}
             names = (str(target.get("app")), str(target.get("appname")), str(target.get("stream_id")))
             if names not in latest or _recorded(doc) >= _recorded(latest[names]):
                 latest[names] = {**doc, "_key": key}
         active = []
         for (domain, app, stream), doc in sorted(latest.items()):
+            effect = answered(doc.get("calls") or [], "ForbidLiveStream") or {}
+            doc["resume_time"] = (effect.get("request") or {}).get("ResumeTime") or doc.get("resume_time")
             resume = parse_time(str(doc.get("resume_time") or ""))
             if doc["decision"] == "forbid" and resume is not None and resume > now:
                 active.append(
@@ -289,6 +302,9 @@ def main(
     except CallbackError as exc:
         print(f"moderation: {exc.reason}", file=sys.stderr)
         return 2
+
+
+_EFFECT = {"forbid": "ForbidLiveStream", "resume": "ResumeLiveStream"}
 
 
 def _recorded(doc: Mapping[str, Any]) -> float:
