@@ -11,7 +11,8 @@ in front of the local gateway, as CSS sits in front of the functions): each deli
 callback record (`DescribeCallbackRecordsList`), and each stream begin/end a push session
 (`DescribeLiveStreamEventList`, `DescribeLiveStreamOnlineList`), delivered or not. The query
 limits are the documented ones: records span at most a day within the last 14 days, exact stream
-name, 20 requests a second (`RequestLimitExceeded` beyond); the event list pages by at most 100.
+name, each call at its documented rate per account (`RequestLimitExceeded` beyond, whoever the
+caller), the event and online lists paged by at most 100, times answered in the form asked.
 Evidence: the field docs of tencentcloud-sdk-python-live 3.1.195's models
 (`DescribeCallbackRecordsListRequest.EndTime`: "跨度不支持超过1天。仅支持查询最近14天的数据";
 `DescribeLiveStreamEventListRequest.PageSize`: "最大值: 100" (max 100); times as `YYYY-MM-DDThh:mm:ssZ` UTC,
@@ -120,10 +121,23 @@ def _levels(params: dict[str, Any]) -> list[str] | None:
     return list(value)
 
 
-RECORDS_PER_SECOND = 20
-"""DescribeCallbackRecordsList's documented request rate."""
+RATES = {
+    "DescribeCallbackRecordsList": 20,  # protocol.md section 3
+    "DescribeLiveStreamEventList": 300,  # page 267/30800, updated 2025-10-30
+    "DescribeLiveStreamOnlineList": 100,  # page 267/30798, updated 2025-10-30
+    "DescribeLiveStreamState": 20,  # not found on a page: assumed as low as the lowest read call
+    **ACTION_RATES,
+}
+"""Requests a second per account (per stand-in: every client shares them, as every caller on an
+account shares the real limits)."""
 RECORD_DAYS = 14
 EVENT_LIST_PAGE_MAX = 100
+ONLINE_PAGE_SIZES = (10, 100)
+"""DescribeLiveStreamOnlineList's PageSize: "any integer between 10 and 100" (267/30798)."""
+ONLINE_MAX_STREAMS = 20000
+"""The online list lists at most 20,000 streams (267/30798)."""
+BEIJING = 8 * 3600
+_FORMS = (("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%d %H:%M:%S", BEIJING))
 
 
 def iso(ts: float) -> str:
@@ -132,14 +146,26 @@ def iso(ts: float) -> str:
 
 
 def _parse_time(value: Any, name: str) -> float:
+    return _parse_form(value, name)[0]
+
+
+def _parse_form(value: Any, name: str) -> tuple[float, int]:
+    """The time and its form's offset: UTC `YYYY-MM-DDThh:mm:ssZ`, or Beijing `YYYY-MM-DD hh:mm:ss`."""
     if not isinstance(value, str):
         raise ApiError("MissingParameter", f"{name} is required")
-    for form, offset in (("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%d %H:%M:%S", 8 * 3600)):  # the second is Beijing time
+    for form, offset in _FORMS:
         try:
-            return calendar.timegm(time.strptime(value, form)) - offset
+            return calendar.timegm(time.strptime(value, form)) - offset, offset
         except ValueError:
             continue
     raise ApiError("InvalidParameter", f"{name} {value!r} is not YYYY-MM-DDThh:mm:ssZ")
+
+
+def _formatted(ts: float, offset: int) -> str:
+    """A time in the form the query was asked in ("接口返回的时间格式和查询请求传入的时间格式一致",
+    CallBackEventInfo.EventTime, SDK 3.1.195)."""
+    form = next(f for f, o in _FORMS if o == offset)
+    return time.strftime(form, time.gmtime(ts + offset))
 
 
 def _page(
@@ -154,6 +180,22 @@ def _page(
     return chunk, {"PageNum": number, "PageSize": size, "TotalNum": len(items), "TotalPage": total_pages}
 
 
+EVENT_TIME_FIELDS = ("event_time", "create_time", "end_time", "sendTime", "screenshotTime", "timestamp")
+"""Where each kind's body says when it was sent (stream and recording status events: `event_time`;
+snapshots `create_time`; recordings `end_time`; moderation hits `sendTime`; recording exceptions
+`timestamp`); the first a body has is taken."""
+
+
+def event_time(payload: dict[str, Any]) -> float:
+    """When the callback's event happened (a Unix time of the last 14 days), else now."""
+    now = time.time()
+    for name in EVENT_TIME_FIELDS:
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and now - RECORD_DAYS * 86400 < value <= now + 60:
+            return float(value)
+    return now
+
+
 @dataclass
 class PushSession:
     domain: str
@@ -163,6 +205,9 @@ class PushSession:
     end: float | None = None
     stop_reason: str = ""
     sequence: str = ""
+    listed: bool = True
+    """False: in the online list but never in the event list ("should not be relied too much
+    upon", 267/30800): a client must find live streams in both."""
 
 
 @dataclass
@@ -187,7 +232,7 @@ class LiveApiStandIn(StandIn):
         self.rules: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.history = _History()
-        self.records_per_second = RECORDS_PER_SECOND
+        self.rates = dict(RATES)
         self.rate_limited = 0
         """Requests refused with RequestLimitExceeded (the SDK's retryer is expected to retry them)."""
         self._recent: dict[str, list[float]] = {}
@@ -201,14 +246,19 @@ class LiveApiStandIn(StandIn):
     # What CSS did: callbacks sent (delivered or not) and push sessions.
 
     def record_callback(self, body: bytes, status: int, at: float | None = None) -> None:
-        """One delivery as CSS would log it; a stream begin/end also opens/closes a push session."""
-        at = time.time() if at is None else at
+        """One delivery as CSS would log it; a stream begin/end also opens/closes a push session.
+
+        Logged at `at`, else at the time the callback itself gives: CSS sends a callback when its
+        event happens, and the tests and the demo send past events now (the reads a reconcile run
+        makes around a session's begin or end rely on that correlation being real)."""
         try:
             payload = json.loads(body)
         except ValueError:
             return
         if not isinstance(payload, dict):
             return
+        if at is None:
+            at = event_time(payload)
         stream = payload.get("stream_id", payload.get("streamId"))
         event_type = payload.get("event_type")
         if not isinstance(stream, str) or not isinstance(event_type, int):
@@ -240,12 +290,25 @@ class LiveApiStandIn(StandIn):
             session.end = when
             session.stop_reason = str(payload.get("errmsg", ""))
 
-    def add_session(self, domain: str, app: str, stream: str, start: float, end: float | None = None) -> None:
+    def add_session(
+        self, domain: str, app: str, stream: str, start: float, end: float | None = None, listed: bool = True
+    ) -> None:
         """A push session CSS saw but sent no callback for (or whose callbacks all failed)."""
         with self._lock:
-            self.history.sessions.append(PushSession(domain, app, stream, start, end, "stopped" if end else ""))
+            session = PushSession(domain, app, stream, start, end, "stopped" if end else "", listed=listed)
+            self.history.sessions.append(session)
 
-    def _limit(self, action: str, per_second: int) -> None:
+    @property
+    def records_per_second(self) -> int:
+        return self.rates["DescribeCallbackRecordsList"]
+
+    @records_per_second.setter
+    def records_per_second(self, value: int) -> None:
+        """What is left of the account's records rate (its other callers use the rest)."""
+        self.rates["DescribeCallbackRecordsList"] = value
+
+    def _limit(self, action: str, per_second: int | None = None) -> None:
+        per_second = self.rates[action] if per_second is None else per_second
         now = time.monotonic()
         recent = [t for t in self._recent.get(action, []) if now - t < 1.0]
         if len(recent) >= per_second:
@@ -372,8 +435,8 @@ class LiveApiStandIn(StandIn):
         return {"Rules": [dict(r) for r in self.rules]}
 
     def _do_DescribeCallbackRecordsList(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("DescribeCallbackRecordsList", self.records_per_second)
-        start = _parse_time(params.get("StartTime"), "StartTime")
+        self._limit("DescribeCallbackRecordsList")
+        start, form = _parse_form(params.get("StartTime"), "StartTime")
         end = _parse_time(params.get("EndTime"), "EndTime")
         stream = _text(params, "StreamName", required=True)
         if not 0 < end - start <= 86400:
@@ -392,11 +455,11 @@ class LiveApiStandIn(StandIn):
         chunk, paging = _page(params, found, 10, 10000)
         infos = [
             {
-                "EventTime": iso(r.at),
+                "EventTime": _formatted(r.at, form),
                 "EventType": r.event_type,
                 "Request": r.request,
                 "Response": r.response,
-                "ResponseTime": iso(r.at),
+                "ResponseTime": _formatted(r.at, form),
                 "ResultCode": r.result_code,
                 "StreamId": r.stream,
             }
@@ -405,8 +468,8 @@ class LiveApiStandIn(StandIn):
         return {"DataInfoList": infos, **paging}
 
     def _do_DescribeLiveStreamEventList(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("DescribeLiveStreamEventList", RECORDS_PER_SECOND)
-        start = _parse_time(params.get("StartTime"), "StartTime")
+        self._limit("DescribeLiveStreamEventList")
+        start, form = _parse_form(params.get("StartTime"), "StartTime")
         end = _parse_time(params.get("EndTime"), "EndTime")
         if not 0 < end - start <= 31 * 86400:
             raise ApiError("InvalidParameter", "StartTime-EndTime must span at most a month")
@@ -416,6 +479,7 @@ class LiveApiStandIn(StandIn):
                 s
                 for s in self.history.sessions
                 if start <= s.start < end
+                and s.listed
                 and (domain is None or s.domain == domain)
                 and (app is None or s.app == app)
                 and (stream is None or s.stream == stream)
@@ -428,8 +492,8 @@ class LiveApiStandIn(StandIn):
                 "AppName": s.app,
                 "DomainName": s.domain,
                 "StreamName": s.stream,
-                "StreamStartTime": iso(s.start),
-                "StreamEndTime": iso(s.end) if s.end is not None else "",
+                "StreamStartTime": _formatted(s.start, form),
+                "StreamEndTime": _formatted(s.end, form) if s.end is not None else "",
                 "StopReason": s.stop_reason,
                 "Duration": int(s.end - s.start) if s.end is not None else 0,
                 "ClientIp": "203.0.113.10",
@@ -440,7 +504,7 @@ class LiveApiStandIn(StandIn):
         return {"EventList": events, **paging}
 
     def _do_DescribeLiveStreamOnlineList(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("DescribeLiveStreamOnlineList", RECORDS_PER_SECOND)
+        self._limit("DescribeLiveStreamOnlineList")
         domain, app = params.get("DomainName"), params.get("AppName")
         live = [
             s
@@ -450,7 +514,11 @@ class LiveApiStandIn(StandIn):
         streams: dict[tuple[str, str, str], list[PushSession]] = {}
         for s in live:
             streams.setdefault((s.domain, s.app, s.stream), []).append(s)
-        chunk, paging = _page(params, sorted(streams.items()), 10, 100)
+        listed = sorted(streams.items())[:ONLINE_MAX_STREAMS]
+        size = params.get("PageSize", 10)
+        if isinstance(size, int) and size < ONLINE_PAGE_SIZES[0]:
+            raise ApiError("InvalidParameter", f"PageSize must be {ONLINE_PAGE_SIZES[0]}-{ONLINE_PAGE_SIZES[1]}")
+        chunk, paging = _page(params, listed, 10, ONLINE_PAGE_SIZES[1])
         online = [
             {
                 "StreamName": stream,
@@ -476,7 +544,7 @@ class LiveApiStandIn(StandIn):
         return names[0], names[1], names[2]
 
     def _do_DropLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("DropLiveStream", ACTION_RATES["DropLiveStream"])
+        self._limit("DropLiveStream")
         domain, app, stream = self._names(params)
         now = time.time()
         for session in self.history.sessions:  # succeeds on an inactive stream too
@@ -486,7 +554,7 @@ class LiveApiStandIn(StandIn):
         return {}
 
     def _do_ForbidLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("ForbidLiveStream", ACTION_RATES["ForbidLiveStream"])
+        self._limit("ForbidLiveStream")
         _, _, stream = self._names(params)
         resume_text = params.get("ResumeTime")
         now = time.time()
@@ -497,13 +565,13 @@ class LiveApiStandIn(StandIn):
         return {}
 
     def _do_ResumeLiveStream(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("ResumeLiveStream", ACTION_RATES["ResumeLiveStream"])
+        self._limit("ResumeLiveStream")
         _, _, stream = self._names(params)
         self.forbidden.pop(stream, None)
         return {}
 
     def _do_DescribeLiveStreamState(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._limit("DescribeLiveStreamState", RECORDS_PER_SECOND)
+        self._limit("DescribeLiveStreamState")
         domain, app, stream = self._names(params)
         banned = self.forbidden.get(stream)
         if banned is not None and banned[0] > time.time():

@@ -31,15 +31,35 @@ from tencentcloud.live.v20180801 import live_client, models
 from shared import deadline
 from shared.errors import ConfigurationError, DependencyError, DependencyTimeout
 
+
+class Throttled(DependencyError):
+    """`RequestLimitExceeded` until the caller's time ran out: the run stops and resumes, it did not fail."""
+
+
 REQUEST_TIMEOUT = 10
 """Seconds one Live API request may take, its SDK retries included (then it is cut)."""
-RATE_PER_SECOND = 20
-"""DescribeCallbackRecordsList's documented limit; the other read calls allow at least as much."""
-RECORDS_PAGE_SIZE = 1000
+READ_RATES = {
+    "DescribeCallbackRecordsList": 20,
+    "DescribeLiveStreamEventList": 300,
+    "DescribeLiveStreamOnlineList": 100,
+}
+"""Requests a second each read call allows, per account (not per caller): DescribeCallbackRecordsList
+20 (protocol.md section 3), DescribeLiveStreamEventList 300 (page 267/30800, updated 2025-10-30),
+DescribeLiveStreamOnlineList 100 (page 267/30798, updated 2025-10-30). Reconcile takes a share of
+each (`RECONCILE_RATE_SHARE`), leaving the rest to every other caller on the account."""
+DEFAULT_RATE_SHARE = 0.5
+RECORDS_PAGE_SIZE = 100
+"""Records per DescribeCallbackRecordsList page. The page's size is silent on a maximum; memory
+decides: the SDK holds a whole answer several times over (body, text, parsed JSON, models), so a
+page of 1,000 records of 50 KB peaked at 183 MB against reconcile's 128 MB, a page of 100 at 56 MB
+(docs/RELIABILITY.md, reconcile at scale)."""
 EVENTS_PAGE_SIZE = 100  # the documented maximum
-ONLINE_PAGE_SIZE = 100
+ONLINE_PAGE_SIZE = 100  # the documented maximum (10-100)
 RECORD_SPAN_SECONDS = 86400
 """DescribeCallbackRecordsList answers for at most one day per query."""
+THROTTLE_PAUSE = (0.25, 4.0)
+"""First and longest wait after `RequestLimitExceeded`; each one doubles the pause and the gap
+between requests, so a run that shares the limit slows down until it fits (and never fails)."""
 
 logging.getLogger("tencentcloud_sdk_common").setLevel(logging.CRITICAL)  # see shared/storage.py
 
@@ -135,6 +155,8 @@ class Retryer(StandardRetryer):  # type: ignore[misc]
             except TencentCloudSDKException as error:
                 if attempt == self._max_attempts - 1 or not self.should_retry(None, error):
                     raise
+                if error.get_code() == "RequestLimitExceeded":
+                    raise  # LiveApi._call slows the whole client down instead (the limit is the account's)
                 pause = self._backoff_fn(attempt)
                 left = deadline.remaining()
                 if left is not None and left <= pause:
@@ -144,10 +166,11 @@ class Retryer(StandardRetryer):  # type: ignore[misc]
 
 
 class _Pace:
-    """At most `per_second` requests a second from this instance."""
+    """At most `per_second` requests a second from this instance; slower after each throttle,
+    back to that pace by a twentieth of the gap per request answered."""
 
-    def __init__(self, per_second: int) -> None:
-        self.gap = 1.0 / per_second
+    def __init__(self, per_second: float) -> None:
+        self.base = self.gap = 1.0 / per_second
         self.next = 0.0
         self.lock = threading.Lock()
 
@@ -158,6 +181,12 @@ class _Pace:
                 time.sleep(self.next - now)
             self.next = max(now, self.next) + self.gap
 
+    def answered(self) -> None:
+        self.gap = max(self.base, self.gap * 0.95)
+
+    def throttled(self) -> None:
+        self.gap = min(self.gap * 2, 1.0)
+
 
 ACTION_RATES = {"DropLiveStream": 100, "ForbidLiveStream": 200, "ResumeLiveStream": 100, "DescribeLiveStreamState": 20}
 """The documented request rates of the calls that act on a stream (DescribeLiveStreamState: assumed 20/s)."""
@@ -166,6 +195,11 @@ MAX_FORBID_SECONDS = 90 * 86400
 
 
 class LiveApi:
+    give_up_at = float("inf")
+    """`time.monotonic()` after which a read call stops waiting out `RequestLimitExceeded` (raises
+    `Throttled`); reconcile sets its run's stop time. Acting calls wait at most their own timeout."""
+    share = DEFAULT_RATE_SHARE
+
     def __init__(self, settings: LiveApiSettings, secret_id: str, secret_key: str, token: str | None) -> None:
         http = HttpProfile(protocol=settings.scheme, endpoint=settings.endpoint or "live.tencentcloudapi.com")
         http.reqTimeout = REQUEST_TIMEOUT
@@ -175,20 +209,45 @@ class LiveApi:
         if not isinstance(session, requests.Session):
             raise RuntimeError("tencentcloud-sdk-python-common changed: no requests session to guard")
         deadline.mount(session, pool_maxsize=2)
-        self.pace = _Pace(RATE_PER_SECOND)
         self.paces = {action: _Pace(rate) for action, rate in ACTION_RATES.items()}
+        self.set_share(DEFAULT_RATE_SHARE)
         self.calls = 0
+        self.throttled = 0
+        """Requests answered `RequestLimitExceeded` (each waited out, none lost)."""
+
+    def set_share(self, share: float) -> None:
+        """Use `share` (0-1] of each read call's per-account rate."""
+        self.share = share
+        self.paces.update({action: _Pace(rate * share) for action, rate in READ_RATES.items()})
 
     def _call(self, action: str, request: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
-        self.paces.get(action, self.pace).wait()
-        self.calls += 1
-        with deadline.guarded(timeout) as guard:
-            try:
-                return getattr(self.client, action)(request)
-            except TencentCloudSDKException as exc:
-                if guard.fired:
-                    raise DependencyTimeout(f"Live API {action} timed out") from None
-                raise DependencyError(f"Live API {action} failed: {exc.get_code()}: {exc.get_message()}") from None
+        pace = self.paces[action]
+        reading = action in READ_RATES
+        ends = self.give_up_at if reading else time.monotonic() + timeout
+        pause = THROTTLE_PAUSE[0]
+        while True:
+            pace.wait()
+            self.calls += 1
+            # A read is cut at its own timeout (the run's stop time only stops new work); an action
+            # at its deadline, throttled attempts included.
+            with deadline.guarded(timeout if reading else max(ends - time.monotonic(), 0.0)) as guard:
+                try:
+                    answer = getattr(self.client, action)(request)
+                    pace.answered()
+                    return answer
+                except TencentCloudSDKException as exc:
+                    if guard.fired:
+                        raise DependencyTimeout(f"Live API {action} timed out") from None
+                    if exc.get_code() != "RequestLimitExceeded":
+                        raise DependencyError(
+                            f"Live API {action} failed: {exc.get_code()}: {exc.get_message()}"
+                        ) from None
+            self.throttled += 1
+            pace.throttled()
+            if time.monotonic() + pause >= ends:
+                raise Throttled(f"Live API {action}: still rate limited when the time ran out")
+            time.sleep(pause)
+            pause = min(pause * 2, THROTTLE_PAUSE[1])
 
     # Acting on a stream (moderation_action, scripts/moderation.py). Each is safe to repeat: a drop
     # of an inactive stream succeeds, a second forbid sets the same ban, a resume of a free stream
@@ -220,13 +279,15 @@ class LiveApi:
         request = self._stream_request(models.DescribeLiveStreamStateRequest(), *stream.names)
         return str(self._call("DescribeLiveStreamState", request, timeout).StreamState or "")
 
-    def sessions(self, domain: str, start: float, end: float) -> Iterator[Session]:
-        """Push sessions on `domain` that started in [start, end), every page."""
+    def sessions(self, domain: str, start: float, end: float, stream: str | None = None) -> Iterator[Session]:
+        """Push sessions on `domain` (of `stream` only, when given) that started in [start, end), every page."""
         page = 1
         while True:
             request = models.DescribeLiveStreamEventListRequest()
             request.StartTime, request.EndTime = _span(start, end)
             request.DomainName = domain
+            if stream is not None:
+                request.StreamName = stream
             request.PageNum, request.PageSize = page, EVENTS_PAGE_SIZE
             answer = self._call("DescribeLiveStreamEventList", request)
             for event in answer.EventList or []:
@@ -246,8 +307,9 @@ class LiveApi:
                 return
             page += 1
 
-    def online(self, domain: str) -> Iterator[tuple[str, str, str]]:
-        """(domain, app, stream) of every stream live on `domain` now, every page."""
+    def online(self, domain: str) -> Iterator[tuple[str, str, str, float]]:
+        """(domain, app, stream, first publish time) of every stream live on `domain` now, every page
+        (the page: at most 20,000 streams are listed, 267/30798)."""
         page = 1
         while True:
             request = models.DescribeLiveStreamOnlineListRequest()
@@ -255,7 +317,9 @@ class LiveApi:
             request.PageNum, request.PageSize = page, ONLINE_PAGE_SIZE
             answer = self._call("DescribeLiveStreamOnlineList", request)
             for info in answer.OnlineInfo or []:
-                yield (info.DomainName or domain, info.AppName or "", info.StreamName or "")
+                times = [parse_time(p.PublishTime or "") for p in info.PublishTimeList or []]
+                published = min((t for t in times if t is not None), default=time.time())
+                yield (info.DomainName or domain, info.AppName or "", info.StreamName or "", published)
             if page >= (answer.TotalPage or 0):
                 return
             page += 1

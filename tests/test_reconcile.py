@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tencentcloud.live.v20180801 import models
 
 from devstack import payloads, triggers
 from devstack.gateway import load_routes
@@ -26,6 +27,7 @@ from devstack.live_api import CallbackRecord, CallbackRecorder, LiveApiStandIn
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY
 from shared import reconcile
+from shared.errors import ConfigurationError
 from shared.vocabulary import FOLDER_OF
 from tests.conftest import Live
 
@@ -141,21 +143,26 @@ def test_an_outage_longer_than_css_retries_is_restored_by_one_run_and_a_second_w
     assert sorted(m["stream_id"] for m in hits) == expected_hits
     assert len({m["dedupe_id"] for m in hits}) == len(hits), "each hit published once"
     assert answer["backfilled"] == dict(Counter(kind for kind, _ in lost))
-    assert answer["delivered"] == len(healthy)
-    assert answer["streams_checked"] == 7 and answer["synthesised"] == 0
+    # The streams whose begin and end no document held are read around those times first (every
+    # callback of theirs was there); then the sweep reads each stream once up to CSS's retry horizon.
+    assert answer["reads"] == {"session": 4, "sweep": 7} and answer["streams_checked"] == 7
+    assert answer["synthesised"] == 0
+    assert answer["sessions_checked"] == 7
     backfilled = [k for k in live.objects() if k.startswith("sessions/") and "during-0" in k]
     head = live.stack.cos.client().head_object(Bucket=live.bucket, Key=backfilled[0])
     assert {k.lower(): v for k, v in head.items()}["x-cos-meta-source"] == "reconcile"
-    (report_key,) = live.objects("reconcile/")
+    (report_key,) = [k for k in live.objects("reconcile/") if k != "reconcile/state.json"]
     assert json.loads(live.objects()[report_key])["backfilled"] == answer["backfilled"]
     (line,) = [entry for entry in live.logs if entry["function"] == "reconcile"]
     assert line["outcome"] == "complete" and line["backfilled"] == answer["backfilled"]
     _record_outage_figures(len(lost) * CSS_ATTEMPTS, len(lost), len(css.api.calls) - calls_before, seconds)
 
     before = live.objects()
-    again = css.reconcile()
+    since = int(time.time()) - 3600
+    again = css.reconcile({"since": since, "until": int(time.time())})  # an operator's whole window
     assert again["backfilled"] == {} and again["synthesised"] == 0
     assert again["already_stored"] == len(lost) * CSS_ATTEMPTS  # every failed delivery: stored now
+    assert css.reconcile()["sessions_checked"] == 0  # the next timer run: nothing began or left since
     after = live.objects()
     assert {k: v for k, v in after.items() if not k.startswith("reconcile/")} == {
         k: v for k, v in before.items() if not k.startswith("reconcile/")
@@ -185,7 +192,8 @@ def test_every_page_of_records_and_sessions_is_read(css: Css, live: Live, monkey
 
     monkeypatch.setattr(live_api, "RECORDS_PAGE_SIZE", 10)  # the stand-in pages the same way at any size
     monkeypatch.setattr(live_api, "EVENTS_PAGE_SIZE", 5)
-    answer = css.reconcile()
+    monkeypatch.setattr(live_api, "ONLINE_PAGE_SIZE", 10)
+    answer = css.reconcile({"since": now - 3600, "until": now})
     assert answer["backfilled"] == {"snapshot": 25, "stream_begin": 13}
     pages = [
         p["PageNum"] for a, p in css.api.calls if a == "DescribeCallbackRecordsList" and p["StreamName"] == "paged"
@@ -193,6 +201,22 @@ def test_every_page_of_records_and_sessions_is_read(css: Css, live: Live, monkey
     assert pages == [1, 2, 3]
     event_pages = [p["PageNum"] for a, p in css.api.calls if a == "DescribeLiveStreamEventList"]
     assert event_pages == [1, 2, 3]
+    online_pages = [p["PageNum"] for a, p in css.api.calls if a == "DescribeLiveStreamOnlineList"]
+    assert online_pages == [1, 2]  # 13 streams live, 10 a page
+
+
+def test_no_query_asks_for_more_than_its_documented_page_or_a_page_that_breaks_memory(css: Css, live: Live) -> None:
+    now = int(time.time())
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "sizes", now - 3000, now - 1200)
+    css.reconcile()
+    css.reconcile({"since": now - 3600, "until": now})
+    sizes = {(a, p["PageSize"]) for a, p in css.api.calls if "PageSize" in p}
+    assert {a for a, _ in sizes} == {
+        "DescribeCallbackRecordsList",
+        "DescribeLiveStreamEventList",
+        "DescribeLiveStreamOnlineList",
+    }
+    assert all(size <= 100 for _, size in sizes), sizes
 
 
 def test_a_window_longer_than_a_day_is_queried_a_day_at_a_time(css: Css, live: Live) -> None:
@@ -213,7 +237,7 @@ def test_a_malformed_request_in_a_record_goes_to_quarantine_not_a_crash(css: Css
     css.api.history.records.append(CallbackRecord(now - 200, "garbled", 200, '{"event_type": 200, "pic_u', 1))
     answer = css.reconcile()
     assert answer["code"] == 0
-    assert answer["quarantined"] == 1
+    assert answer["quarantined"] == 1  # the reads around its begin and its end overlap: read once
     (document,) = live.documents("quarantine/reconcile/").values()
     assert document["payload_text"] == '{"event_type": 200, "pic_u'
 
@@ -269,35 +293,54 @@ def _lost_snapshots(css: Css, live: Live, prefix: str, streams: int) -> None:
 @pytest.mark.slow
 def test_a_run_that_reaches_its_time_limit_stops_cleanly_and_the_next_resumes(css: Css, live: Live) -> None:
     _lost_snapshots(css, live, "slow", 4)
-    live.stack.cos.faults.set("slow", delay=0.4)  # each backfill takes 0.4 s
-    # 30.6 s of SCF time minus the 30 s reserve: time for a stream or two, not four.
-    first = css.reconcile(time_limit_in_ms=30_600)
+    live.stack.cos.faults.set("slow", delay=0.4)  # each COS request takes 0.4 s
+    # 31.5 s of SCF time minus the 30 s reserve: time for a read or two, not four and the checks.
+    started = time.monotonic()
+    first = css.reconcile(time_limit_in_ms=31_500)
+    assert time.monotonic() - started < 8  # stopped at its limit (plus the request under way)
     live.stack.cos.faults.clear()
-    assert first["complete"] is False and 1 <= first["resumed_at_stream"] < 4
-    assert "reconcile/cursor.json" in live.objects()
+    assert first["complete"] is False and first["stopped_by"] == "time limit"
+    assert "reconcile/state.json" in live.objects()
+    css.api.history.sessions[0].end = time.time() - 90  # a stream stops pushing between the runs
     second = css.reconcile()
-    assert second["complete"] is True and second["resumed_at_stream"] == first["resumed_at_stream"]
-    assert second["window"] == first["window"]  # the cursor's window, not a new one
+    assert second["complete"] is True
     assert sum(first["backfilled"].values()) + sum(second["backfilled"].values()) == 4
     assert len(live.objects("snapshots/")) == 4
-    assert "reconcile/cursor.json" not in live.objects()
+    state = json.loads(live.objects()["reconcile/state.json"])
+    assert state["queue"] == []
+    ends = [d for d in live.documents("sessions/").values() if d["kind"] == "stream_end"]
+    assert [d["event"]["stream_id"] for d in ends] == ["slow-0"]  # the stream that stopped, closed
 
 
 @pytest.mark.slow
-def test_the_sdk_retries_rate_limited_queries(css: Css, live: Live) -> None:
+def test_throttled_queries_slow_the_run_down_and_lose_nothing(css: Css, live: Live) -> None:
     _lost_snapshots(css, live, "busy", 12)
     live.stack.cos.faults.clear()
     css.api.records_per_second = 3  # an account already using most of its 20 queries a second
     answer = css.reconcile()
-    assert css.api.rate_limited > 0
+    assert css.api.rate_limited > 0 and answer["throttled"] == css.api.rate_limited
     assert answer["complete"] and answer["backfilled"] == {"snapshot": 12}
     assert answer["synthesised"] == 12  # their push sessions had no begin callback
+
+
+def test_a_run_throttled_until_its_time_limit_stops_cleanly_and_the_next_finishes(css: Css, live: Live) -> None:
+    _lost_snapshots(css, live, "starved", 3)
+    live.stack.cos.faults.clear()
+    css.api.records_per_second = 0  # other callers use all of it
+    first = css.reconcile(time_limit_in_ms=34_000)
+    assert first["code"] == 0 and first["complete"] is False and first["stopped_by"] == "rate limit"
+    assert first["throttled"] > 0 and first["backfilled"] == {}
+    assert first["synthesised"] == 3  # the sessions were closed anyway: their reads wait in the queue
+    assert first["left"] == 3
+    css.api.records_per_second = 20
+    second = css.reconcile()
+    assert second["complete"] and second["backfilled"] == {"snapshot": 3} and second["left"] == 0
 
 
 def test_a_live_api_fault_fails_the_run_loudly_and_the_next_run_repairs(css: Css, live: Live) -> None:
     now = int(time.time())
     live.stack.cos.faults.set("error", status=503)
-    css.send("record", payloads.record("fault", end_time=now - 100))
+    css.send("record", payloads.record("fault", end_time=now - 1000))  # CSS gave up on it long ago
     css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "fault", now - 2000, None)
     live.stack.cos.faults.clear()
 
@@ -309,7 +352,8 @@ def test_a_live_api_fault_fails_the_run_loudly_and_the_next_run_repairs(css: Css
         css.reconcile()
     assert live.objects("reconcile/") == {} and live.objects("records/") == {}
     css.api.faults.clear()
-    assert css.reconcile()["backfilled"] == {"record": 1}
+    answer = css.reconcile()  # the stream is live: a canary, read up to CSS's retry horizon
+    assert answer["backfilled"] == {"record": 1} and answer["reads"]["canary"] == 1
 
 
 def test_the_timeline_marks_backfilled_and_synthesised_items(css: Css, live: Live) -> None:
@@ -372,3 +416,119 @@ def test_the_simulators_traffic_lost_in_an_outage_is_restored_by_one_run(css: Cs
     assert outcome.problems == [], lines
     assert outcome.lost_events == len(outcome.scenario.callbacks)
     assert sum(outcome.report.backfilled.values()) == len(outcome.scenario.callbacks)
+
+
+def test_a_synthesised_begin_gives_way_to_the_real_one_found_later(css: Css, live: Live) -> None:
+    """Item 1 of the hostile review: a synthesised document took the key of the real begin (same
+    sequence, same start), so the later backfill found it taken and dropped the real callback."""
+    now = int(time.time())
+    start = now - 2400
+    end = payloads.stream_end("shadow", event_time=now - 1800, sequence="seq-9", push_ms=600_000)
+    assert css.send("stream_end", end) == 200
+    assert css.reconcile()["synthesised"] == 1  # no begin anywhere: synthesised from the event list
+    # CSS's record of the begin's failed delivery turns up only now (or beyond what the run read)
+    begin = payloads.signed(payloads.stream_begin("shadow", event_time=start, sequence="seq-9"))
+    css.api.record_callback(json.dumps(begin).encode(), 503, at=start)
+    answer = css.reconcile({"since": now - 3600, "until": now})
+    assert answer["backfilled"] == {"stream_begin": 1}
+    begins = sorted(
+        (str(d.get("source")), d.get("original") is not None)
+        for d in live.documents("sessions/").values()
+        if d["kind"] == "stream_begin"
+    )
+    assert begins == [("None", True), ("synthesised", False)]  # the real one at its own key, beside it
+    from shared.config import load_settings
+    from tooling.readmodel import timeline_of
+
+    (stream,) = timeline_of(load_settings(), ["shadow"])["streams"]
+    ((session),) = stream["sessions"]
+    assert session["begin_source"] == "reconcile" and session["state"] == "complete"  # the real one is shown
+
+
+def test_records_of_a_same_named_stream_on_another_domain_are_never_ingested(css: Css, live: Live) -> None:
+    """Item 2: DescribeCallbackRecordsList matches the stream name alone; another domain's hit was
+    backfilled, published and acted on (ForbidLiveStream bans the name)."""
+    now = int(time.time())
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "twin", now - 2000, now - 1000)
+    for at, domain in ((now - 1500, "other.example.net"), (now - 1400, payloads.PUSH_DOMAIN)):
+        hit = payloads.porn_hit("twin", screenshot_time=at, suggestion="Block")
+        hit.update(app=domain, sendTime=at)
+        css.api.record_callback(json.dumps(payloads.signed(hit)).encode(), 503, at=at)
+    answer = css.reconcile({"since": now - 3600, "until": now})
+    assert answer["other_domain"] == 1 and answer["backfilled"] == {"porn_detect": 1}
+    assert {json.loads(m["msgBody"])["app"] for m in live.published()} == {payloads.PUSH_DOMAIN}
+    assert all("other.example.net" not in key for key in live.objects())
+
+
+def test_a_stream_whose_end_never_came_is_closed_by_the_next_run(css: Css, live: Live) -> None:
+    """Issue 24: "live" tells the truth. A stream live at one run and gone at the next gets its end
+    within one period: the real one from CSS's records when it was sent and lost, synthesised from
+    the event list when CSS never sent one, and from the online list when no list shows it."""
+    now = int(time.time())
+    for name in ("lost-end", "no-end", "unlisted"):
+        begin = payloads.stream_begin(name, event_time=now - 600, sequence=f"{name}-1")
+        assert css.send("stream_begin", begin) == 200
+    css.api.history.sessions[-1].listed = False  # in the online list, never in the event list
+    first = css.reconcile()
+    assert first["closed"] == 0 and first["synthesised"] == 0
+    live.stack.cos.faults.set("error", status=503)
+    lost = payloads.stream_end("lost-end", event_time=now - 120, sequence="lost-end-1", push_ms=480_000)
+    assert css.send("stream_end", lost, attempts=3) == 503
+    live.stack.cos.faults.clear()
+    for session in css.api.history.sessions[1:]:  # CSS sends no end for these two
+        session.end, session.stop_reason = now - 100, "stopped"
+    second = css.reconcile()
+    assert second["backfilled"] == {"stream_end": 1} and second["closed"] == 2
+    ends = {d["event"]["stream_id"]: d for d in live.documents("sessions/").values() if d["kind"] == "stream_end"}
+    assert set(ends) == {"lost-end", "no-end", "unlisted"}
+    assert ends["lost-end"]["original"]["sequence"] == "lost-end-1"  # CSS's own end, backfilled
+    assert ends["no-end"]["synthesised_from"]["api"] == "DescribeLiveStreamEventList"
+    assert ends["unlisted"]["synthesised_from"]["api"] == "DescribeLiveStreamOnlineList"
+    assert {d["event"]["sequence"] for d in ends.values()} == {"lost-end-1", "no-end-1", "unlisted-1"}
+    from shared.config import load_settings
+    from tooling.readmodel import timeline_of
+
+    timeline = timeline_of(load_settings(), ["lost-end", "no-end", "unlisted"])
+    assert [s["sessions"][0]["state"] for s in timeline["streams"]] == ["complete"] * 3
+
+
+def test_the_14_day_edge_drops_what_cannot_be_read_instead_of_failing_every_run(css: Css, live: Live) -> None:
+    """Item 5: a cursor older than 14 days was resumed forever, and the largest window the
+    validator allowed failed every run."""
+    now = time.time()
+    with pytest.raises(ConfigurationError, match="RECONCILE_WINDOW_MINUTES"):
+        reconcile.load_reconcile_settings({"RECONCILE_DOMAINS": "d", "RECONCILE_WINDOW_MINUTES": "20160"})
+    live.configure(RECONCILE_WINDOW_MINUTES=str(reconcile.MAX_WINDOW_MINUTES))
+    stale = {
+        "version": reconcile.STATE_VERSION,
+        "online": {},
+        "online_at": now - 15 * 86400,
+        "sessions_until": now - 15 * 86400,
+        "streams": {"old": [now - 15 * 86400, now - 15 * 86400, now - 15 * 86400]},
+        "queue": [{"stream": "old", "start": now - 15 * 86400, "end": now - 14.5 * 86400, "why": "outage"}],
+    }
+    live.stack.cos.client().put_object(Bucket=live.bucket, Key="reconcile/state.json", Body=json.dumps(stale).encode())
+    answer = css.reconcile()
+    # The queued read lies wholly past the edge: dropped. The stream's sweep reads what is left.
+    assert answer["code"] == 0 and answer["complete"] and answer["expired"] == 1
+    state = json.loads(live.objects()["reconcile/state.json"])
+    assert state["queue"] == [] and "old" not in state["streams"]
+    assert css.reconcile()["expired"] == 0
+
+
+def test_times_in_beijing_form_are_read_as_beijing_time(css: Css) -> None:
+    """The API answers in the form it was asked ("接口返回的时间格式和查询请求传入的时间格式一致"):
+    a client that parsed `YYYY-MM-DD hh:mm:ss` as UTC would be eight hours off."""
+    from shared.live import LiveApi, LiveApiSettings, parse_time
+
+    now = int(time.time())
+    css.api.add_session(payloads.PUSH_DOMAIN, payloads.APPNAME, "bj", now - 600, now - 300)
+    client = LiveApi(LiveApiSettings("ap-guangzhou", css.api.endpoint, "http"), "AKIDx", "key", None)
+    request = models.DescribeLiveStreamEventListRequest()
+    request.StartTime = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 3600 + 8 * 3600))
+    request.EndTime = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 8 * 3600))
+    request.DomainName = payloads.PUSH_DOMAIN
+    (event,) = client.client.DescribeLiveStreamEventList(request).EventList
+    assert "T" not in event.StreamStartTime and parse_time(event.StreamStartTime) == now - 600
+    (session,) = client.sessions(payloads.PUSH_DOMAIN, now - 3600, now)
+    assert (session.start, session.end) == (now - 600, now - 300)

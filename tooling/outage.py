@@ -19,7 +19,7 @@ from devstack.cos import CosStandIn
 from shared import pipeline
 from shared.config import Settings
 from shared.live import LiveApi, load_live_settings
-from shared.reconcile import Report, Run, run_once
+from shared.reconcile import Report, Run, run_window
 from tooling.readmodel import timeline_of
 from tooling.traffic.plan import Scenario, deliveries, plan
 from tooling.traffic.send import run as send
@@ -80,7 +80,8 @@ def outage_and_repair(
     live = LiveApi(load_live_settings(os.environ), settings.secret_id, settings.secret_key, settings.session_token)
     run = Run(pipeline.Instance(settings), live, (payloads.PUSH_DOMAIN,))
     clock = time.monotonic()
-    report = run_once(run, (started - 60, time.time() + 1), None, store_cursor=False)
+    earliest = min([started, *(c.at for c in scenario.callbacks)])  # CSS logs each when it happened
+    report = run_window(run, (earliest - 60, time.time() + 1), None)
     seconds = time.monotonic() - clock
     backfilled = sum(report.backfilled.values())
     say(

@@ -144,14 +144,16 @@ def build_timeline(
             continue
         stream = streams[_stream_key(event)]
         source = document.get("source")
-        if source in (RECONCILE, SYNTHESISED):
-            stream["repaired"][source] += 1
+        if source == RECONCILE:
+            stream["repaired"][source] += 1  # synthesised halves are counted where shown (one may give way)
         if kind in SESSION_KINDS:
             side = stream["begins" if kind == "stream_begin" else "ends"]
             sequence = str(event.get("sequence") or "")
-            if sequence in side:
+            held = side.get(sequence)
+            if held is None or (held["_source"] == SYNTHESISED and source != SYNTHESISED):
+                side[sequence] = {**event, "_source": source}  # a real callback wins over a synthesised one
+            elif source != SYNTHESISED and held["_source"] != SYNTHESISED:
                 stream["duplicates"] += 1
-            side.setdefault(sequence, {**event, "_source": source})
         elif kind == "record":
             stream["recordings"].append(
                 {
@@ -279,13 +281,35 @@ def _overlaps(start: int | None, end: int | None, window: tuple[int, int] | None
     return (start is None or start < window[1]) and (end is None or end >= window[0])
 
 
+SAME_PUSH_SECONDS = 120
+"""A session synthesised on its own (`synthesised-<start>` sequence) and a real one whose begin or
+end is this close are the same push (shared/reconcile.py SESSION_MATCH_SECONDS)."""
+
+
+def _real_first(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop a session reconcile synthesised on its own when the real callbacks of that push came
+    after all: the real one is shown, never both."""
+    real = [s for s in sessions if not s["sequence"].startswith("synthesised-")]
+
+    def shadowed(session: dict[str, Any]) -> bool:
+        return any(
+            session[side] is not None
+            and other[side] is not None
+            and abs(session[side] - other[side]) <= SAME_PUSH_SECONDS
+            for other in real
+            for side in ("begin", "end")
+        )
+
+    return [s for s in sessions if not (s["sequence"].startswith("synthesised-") and shadowed(s))]
+
+
 def _stream_view(
     key: tuple[str, str, str], parts: Mapping[str, Any], window: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     app, appname, stream_id = key
     begins: Mapping[str, Any] = parts["begins"]
     ends: Mapping[str, Any] = parts["ends"]
-    sessions = [_session(seq, begins.get(seq), ends.get(seq)) for seq in {**begins, **ends}]
+    sessions = _real_first([_session(seq, begins.get(seq), ends.get(seq)) for seq in {**begins, **ends}])
     sessions.sort(key=lambda s: (s["begin"] if s["begin"] is not None else s["end"] or 0, s["sequence"]))
     for index, session in enumerate(sessions):
         if session["state"] == NO_END and index == len(sessions) - 1:
@@ -351,7 +375,7 @@ def _stream_view(
             "recording_failures": sum(1 for r in statuses if r["failed"]),
             "recording_exceptions": len(exceptions),
             "backfilled": parts["repaired"][RECONCILE],
-            "synthesised": parts["repaired"][SYNTHESISED],
+            "synthesised": sum((s["begin_source"] == SYNTHESISED) + (s["end_source"] == SYNTHESISED) for s in sessions),
         },
     }
 

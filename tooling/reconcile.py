@@ -20,7 +20,7 @@ from typing import Any
 from shared import pipeline
 from shared.errors import CallbackError, ConfigurationError
 from shared.live import LiveApi, load_live_settings
-from shared.reconcile import DEFAULT_WINDOW_MINUTES, Report, Run, run_once
+from shared.reconcile import DEFAULT_WINDOW_MINUTES, Report, Run, run_window
 from tooling import access
 
 _RELATIVE = re.compile(r"-?(\d+)([smhd])")
@@ -92,8 +92,8 @@ def plan(args: argparse.Namespace, env: Mapping[str, str], now: float | None = N
 
 
 def execute(plan_: Plan) -> Report:
-    """Run the window (no cursor: an operator's window is run whole) and write its report."""
-    return run_once(plan_.run, plan_.window, plan_.stream, store_cursor=False)
+    """Run the window (no state: an operator's window is run whole) and write its report."""
+    return run_window(plan_.run, plan_.window, plan_.stream)
 
 
 def summary(report: Report) -> str:
