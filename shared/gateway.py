@@ -17,8 +17,11 @@ from typing import Any
 
 from shared.errors import BadRequest, CallbackError, MethodNotAllowed, PayloadTooLarge
 
-MAX_BODY_BYTES = 1024 * 1024
-"""CSS callbacks are a few KB (moderation hits with OCR detail a few tens of KB)."""
+MAX_BODY_BYTES = 256 * 1024
+"""CSS callbacks are a few KB (the largest documented sample we hold, an audio moderation hit, is
+1.2 KB; hits with OCR detail may reach a few tens of KB); no page states a maximum. The bound is
+memory: a signed body of 1 MiB of `{}` peaked at 70 MB in a 64 MB door, 256 KiB stays under it
+whatever its shape (scripts/door_memory.py; docs/RELIABILITY.md section 3)."""
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 

@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from shared import claim, gateway, moderation
 from shared.budget import Budget
 from shared.config import Settings, load_settings
-from shared.errors import CallbackError, DependencyTimeout, PublishRefused
+from shared.errors import CallbackError, DependencyTimeout, InvalidSignature, PublishRefused
 from shared.events import HITS, MODELS, AudioModerationHit, CallbackEvent, ModerationHit
 from shared.layout import canonical_json, encode_part, event_key, quarantine_key
 from shared.logs import emit, scrub_json
-from shared.signing import verify_signature
+from shared.signing import UNPARSED_CHECK_BYTES, signed_before_parsing, verify_signature
 from shared.storage import ATTEMPT_WORST_CASE, CosStore
 from shared.vocabulary import EVENT_CODES, KINDS, QUARANTINE, is_event_type
 
@@ -254,6 +254,18 @@ def backfill(kind: str, payload: dict[str, Any], inst: Instance, budget: Budget,
         return _quarantine_as_text(invocation, payload)
 
 
+def _signed_if_large(request: gateway.Request, inst: Instance) -> None:
+    """Refuse a large body that holds no valid signature before parsing it (shared/signing.py)."""
+    body = request.body
+    if body is None or not UNPARSED_CHECK_BYTES < len(body) <= gateway.MAX_BODY_BYTES or request.method != "POST":
+        return  # small, or too large (413 from json_object), or not a POST (405 from it)
+    settings = inst.settings
+    if not signed_before_parsing(body, settings.callback_keys, tolerance=settings.sign_tolerance_seconds):
+        raise InvalidSignature(
+            f"a body over {UNPARSED_CHECK_BYTES} bytes holds no valid 'sign' and 't': refused before parsing"
+        )
+
+
 def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
     """Run one callback through the pipeline and return the integrated response. Never raises."""
     started = time.perf_counter()
@@ -275,6 +287,7 @@ def handle(kind: str, event: Any, context: Any) -> dict[str, Any]:
         secrets = inst.secrets
         request = gateway.parse_trigger(event, context)
         log.update(request_id=request.request_id, trigger=request.trigger)
+        _signed_if_large(request, inst)
         payload = gateway.json_object(request)
         event_type = payload.get("event_type")
         log["event_type"] = event_type if isinstance(event_type, (int, str)) and len(str(event_type)) <= 12 else None

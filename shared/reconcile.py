@@ -83,8 +83,15 @@ _SOURCE_API = {LEFT_ONLINE: "DescribeLiveStreamOnlineList"}
 CANARIES = 3
 OUTAGE_PAD_SECONDS = 120
 """An outage is read from this long before the first failure a canary saw to this long after the last."""
+CATCH_UP_SECONDS = 1800
+"""An outage read starts where the sweep stands when that is at most this before the outage."""
 OUTAGE_GAP_SECONDS = 300
 """Failures further apart than this are separate outages."""
+SWEEP_HORIZON_SECONDS = 6 * 3600
+"""The sweep reads a stream at most this far back: where the rate limit cannot keep up with every
+stream (docs/RELIABILITY.md, reconcile at scale), it samples instead of falling further behind on
+ever longer reads; what it skips is reported (`unswept_seconds`), and outages are still found by
+the canaries and read first."""
 LATE_SECONDS = 3600
 """A stream is swept until this long after it was last active (recordings and retries come late)."""
 TIME_RESERVE_SECONDS = 30
@@ -157,6 +164,8 @@ class Report:
     """How far behind now the stream furthest behind in the sweep is, when the run ends."""
     throttled: int = 0
     stopped_by: str | None = None
+    unswept_seconds: float = 0.0
+    """Stream-seconds the sweep skipped because they were past its horizon."""
     checked: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,6 +194,7 @@ class Report:
             "outages": self.outages,
             "sweep_lag_seconds": round(self.sweep_lag_seconds),
             "throttled": self.throttled,
+            "unswept_seconds": round(self.unswept_seconds),
         }
 
 
@@ -532,6 +542,9 @@ class Run:
             part = state.queue[0]
             self._read(part, report, now)
             state.queue.pop(0)
+            known = state.streams.get(part.stream)
+            if known is not None and part.start <= known.read:
+                known.read = max(known.read, part.end)  # read from where the sweep stood: it goes on from here
         self._sweep(state, now, report)
 
     def _follow(self, state: State, stream: str, active: tuple[float, float], now: float) -> None:
@@ -624,14 +637,20 @@ class Run:
             for stream, known in sorted(state.streams.items()):
                 active = known.first <= end and known.last >= start
                 if active and known.read < end and (stream, "outage") not in queued:
-                    state.queue.append(Slice(stream, max(start, known.read - OVERLAP_SECONDS), end, "outage"))
+                    # From where the sweep stands when that is close: one read instead of two.
+                    begin = known.read - OVERLAP_SECONDS if known.read >= start - CATCH_UP_SECONDS else start
+                    state.queue.append(Slice(stream, max(begin, known.first - SESSION_MATCH_SECONDS), end, "outage"))
 
     def _sweep_one(self, state: State, stream: str, now: float, report: Report, why: str) -> list[float]:
         known = state.streams[stream]
         end = now - SETTLE_SECONDS
         if end <= known.read:
             return []
-        failures = self._read(Slice(stream, known.read - OVERLAP_SECONDS, end, why), report, now)
+        start = known.read - OVERLAP_SECONDS
+        if start < end - SWEEP_HORIZON_SECONDS:  # too far behind to catch up: what lies before is skipped
+            report.unswept_seconds += end - SWEEP_HORIZON_SECONDS - start
+            start = end - SWEEP_HORIZON_SECONDS
+        failures = self._read(Slice(stream, start, end, why), report, now)
         known.read = end
         if failures is None or known.read > known.last + LATE_SECONDS:
             del state.streams[stream]  # nothing more can come (or be read) for it

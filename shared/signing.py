@@ -82,3 +82,35 @@ def verify_signature(
     if now > int(digits) + tolerance:
         raise ExpiredSignature(f"signature expired {int(now - int(digits))} s ago (tolerance {tolerance} s)")
     return matched
+
+
+UNPARSED_CHECK_BYTES = 16 * 1024
+"""Bodies larger than this are checked for a signature before they are parsed (`signed_before_parsing`);
+every callback CSS sends is far smaller, so the check costs the normal path nothing."""
+_RAW_SIGN = re.compile(rb'"sign"\s*:\s*"([0-9a-fA-F]{32})"')
+_RAW_T = re.compile(rb'"t"\s*:\s*"?([0-9]{1,12})\b')
+_RAW_CANDIDATES = 32
+
+
+def signed_before_parsing(
+    body: bytes, keys: Sequence[str], *, now: float | None = None, tolerance: int = DEFAULT_SIGN_TOLERANCE_SECONDS
+) -> bool:
+    """Whether the raw body holds a `sign` and a `t` that verify (in any of the first 32 of each).
+
+    A gate, not the check: parsing a body of a MiB of tiny JSON values takes a door past its
+    64 MB, and the signature sits inside the JSON, so anyone without the key could push instances
+    over their memory by sending such bodies. The gate passes every authentic body (its own `sign`
+    and `t` are among the members it finds); `verify_signature` on the parsed payload stays the
+    authority for what passes it."""
+    if not keys:
+        return False
+    signs = [m.group(1).lower() for m in _RAW_SIGN.finditer(body)][:_RAW_CANDIDATES]
+    times = [m.group(1).decode() for m in _RAW_T.finditer(body)][:_RAW_CANDIDATES]
+    now = time.time() if now is None else now
+    for digits in times:
+        if now > int(digits) + tolerance:
+            continue
+        expected = {sign(key, digits).encode() for key in keys}
+        if any(given in expected for given in signs):
+            return True
+    return False

@@ -205,10 +205,30 @@ def test_bodies_up_to_the_6_mb_scf_limit_are_refused_without_a_write(live: Live,
 
 
 def test_deeply_nested_json_is_a_bad_request(live: Live) -> None:
-    for body in ("[" * 200_000 + "]" * 200_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
-        answer, cos_requests, _ = _call(live, "record", triggers.apigw_event(body))
-        assert answer["statusCode"] == 400
-        assert cos_requests == 0
+    signed = json.dumps(payloads.signed({}))[:-1]
+    for nested in ("[" * 100_000 + "]" * 100_000, '{"a":' * 25_000 + "1" + "}" * 25_000):
+        # unsigned: refused before it is parsed (403); signed: parsed, and refused as too deep (400)
+        for body, status in ((f'{{"a": {nested}}}', 403), (f'{signed}, "a": {nested}}}', 400)):
+            answer, cos_requests, _ = _call(live, "record", triggers.apigw_event(body))
+            assert answer["statusCode"] == status
+            assert cos_requests == 0
+
+
+def test_a_large_unsigned_body_is_refused_before_it_is_parsed(live: Live) -> None:
+    """Issue 23, item 11: a MiB of `{}` parsed before the signature check took a door past 64 MB.
+    A body over 16 KB must hold a valid `sign` and `t` before it is parsed; a forged one, an
+    expired one and one with only a decoy `sign` are refused the same way."""
+    pad = ",".join(["{}"] * 60_000)
+    expired = payloads.signed({}, t=int(time.time()) - 3600)
+    wrong = {**payloads.signed({}), "sign": "0" * 32}
+    for head, status in (({}, 403), (expired, 403), (wrong, 403), (payloads.signed(payloads.record()), 200)):
+        body = json.dumps(head)[:-1] + (", " if head else "") + f'"pad": [{pad}]}}'
+        answer, _, _ = _call(live, "record", triggers.apigw_event(body))
+        assert answer["statusCode"] == status, (head, answer["body"])
+    assert (
+        "before parsing"
+        in json.loads(_call(live, "record", triggers.apigw_event(f'{{"pad": [{pad}]}}'))[0]["body"])["message"]
+    )
 
 
 def test_non_dict_events_and_contexts_never_raise(live: Live) -> None:

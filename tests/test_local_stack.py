@@ -181,7 +181,7 @@ def test_gateway_answers_as_api_gateway_would_and_stores_nothing_it_refuses(gate
     assert (status, body["code"]) == (403, 403) and "does not match" in body["message"]
     assert gateway.post("/live/snapshot", b"{not json")[0] == 400
     assert gateway.post("/live/snapshot", b"\xff\xfe binary")[0] == 400  # forwarded base64, refused by the function
-    assert gateway.post("/live/snapshot", b"{" + b" " * (1024 * 1024 + 10) + b"}")[0] == 413
+    assert gateway.post("/live/snapshot", b"{" + b" " * (256 * 1024 + 10) + b"}")[0] == 413
     assert live.objects() == {}
     assert [i.status for i in gateway.invocations] == [404, 405, 403, 400, 400, 413]
 

@@ -532,3 +532,47 @@ def test_times_in_beijing_form_are_read_as_beijing_time(css: Css) -> None:
     assert "T" not in event.StreamStartTime and parse_time(event.StreamStartTime) == now - 600
     (session,) = client.sessions(payloads.PUSH_DOMAIN, now - 3600, now)
     assert (session.start, session.end) == (now - 600, now - 300)
+
+
+@pytest.mark.slow
+def test_an_outage_across_many_streams_is_restored_over_runs_that_each_keep_their_time_limit(css: Css) -> None:
+    """Issue 24's scale test, small: 60 streams, a 15-minute outage, runs of 36 s (6 s of work
+    each, so the work takes several runs). scripts/reconcile_scale.py runs 1,000 (docs/RELIABILITY.md)."""
+    from shared import pipeline
+    from shared.config import load_settings
+    from tooling.reconcile_scale import Scale, run
+
+    scale = Scale(streams=60, snapshot_every=60, time_limit=36.0)
+    outcome = run(css.api, pipeline.Instance(load_settings(callbacks=False)), scale, say=lambda _: None)
+    assert outcome.problems == [] and outcome.lost > 500 and outcome.restored == outcome.lost
+    assert outcome.closed == outcome.stopped == 12
+    assert len(outcome.runs) > 1 and all(r["seconds"] < scale.time_limit for r in outcome.runs)
+    assert not outcome.runs[0]["complete"] and outcome.runs[-1]["complete"]
+
+
+def test_a_sweep_far_behind_reads_its_horizon_and_says_what_it_skipped(css: Css, live: Live) -> None:
+    now = time.time()
+    behind = now - 10 * 3600
+    state = {
+        "version": reconcile.STATE_VERSION,
+        "online": {},
+        "online_at": now - 600,
+        "sessions_until": now - 600,
+        "streams": {"behind": [behind, behind, now - 600]},
+        "queue": [],
+    }
+    live.stack.cos.client().put_object(Bucket=live.bucket, Key="reconcile/state.json", Body=json.dumps(state).encode())
+    answer = css.reconcile()
+    (query,) = [p for a, p in css.api.calls if a == "DescribeCallbackRecordsList"]
+    started = reconcile_time(query["StartTime"])
+    assert abs(started - (now - reconcile.SETTLE_SECONDS - reconcile.SWEEP_HORIZON_SECONDS)) < 5
+    skipped = now - reconcile.SETTLE_SECONDS - reconcile.SWEEP_HORIZON_SECONDS - (behind - reconcile.OVERLAP_SECONDS)
+    assert abs(answer["unswept_seconds"] - skipped) < 5
+
+
+def reconcile_time(text: str) -> float:
+    from shared.live import parse_time
+
+    value = parse_time(text)
+    assert value is not None
+    return value
