@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
 from shared.signing import DEFAULT_SIGN_TOLERANCE_SECONDS
-from shared.vocabulary import DEFAULT_PUBLISHED, SUGGESTIONS
+from shared.vocabulary import DEFAULT_PUBLISHED, HIT_KINDS, KINDS, SUGGESTIONS
 
 DEFAULT_MODERATION_MIN_SCORE = 90
 
@@ -32,6 +32,8 @@ class Settings:
     moderation_min_score: int = DEFAULT_MODERATION_MIN_SCORE
     cmq_endpoint: str | None = None
     """The topic's data-flow address (`CMQ_ENDPOINT`), e.g. http://gz.mqadapter.cmq.tencentyun.com."""
+    notify_kinds: frozenset[str] = frozenset(HIT_KINDS)
+    """The kinds whose stored events are published to the topic (`NOTIFY_KINDS`; shared/notify.py)."""
     secret_id: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
     session_token: str | None = field(default=None, repr=False)
@@ -41,6 +43,9 @@ class Settings:
         if not self.moderation_topic:
             raise ConfigurationError("MODERATION_TOPIC is not set: name the TDMQ CMQ topic for moderation hits")
         return self.moderation_topic
+
+    def publishes(self, kind: str) -> bool:
+        return kind in self.notify_kinds
 
     def require_cmq_endpoint(self) -> str:
         """Where the topic's data-flow API answers, for the functions that publish to it."""
@@ -127,6 +132,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = Tru
     cmq_endpoint = env.get("CMQ_ENDPOINT", "").strip().rstrip("/") or None
     if cmq_endpoint:
         endpoint_parts(cmq_endpoint)
+    notify_kinds = notify_kinds_of(env)
     secret_id = _required(env, "TENCENTCLOUD_SECRETID", "give the function an execution role (SCF sets it)")
     secret_key = _required(env, "TENCENTCLOUD_SECRETKEY", "give the function an execution role (SCF sets it)")
     return Settings(
@@ -141,7 +147,26 @@ def load_settings(env: Mapping[str, str] | None = None, *, callbacks: bool = Tru
         moderation_suggestions=suggestions,
         moderation_min_score=_integer(env, "MODERATION_MIN_SCORE", DEFAULT_MODERATION_MIN_SCORE, 0, 100),
         cmq_endpoint=cmq_endpoint,
+        notify_kinds=notify_kinds,
         secret_id=secret_id,
         secret_key=secret_key,
         session_token=env.get("TENCENTCLOUD_SESSIONTOKEN", "").strip() or None,
     )
+
+
+def notify_kinds_of(env: Mapping[str, str]) -> frozenset[str]:
+    """`NOTIFY_KINDS`: kinds, comma-separated, `all`, or `none`; unset or empty means the moderation
+    hits (as before: a deploy file passes an unset variable as empty)."""
+    names = {k.strip().lower() for k in env.get("NOTIFY_KINDS", "").split(",") if k.strip()}
+    if not names:
+        return frozenset(HIT_KINDS)
+    if names == {"all"}:
+        return frozenset(KINDS)
+    if names == {"none"}:
+        return frozenset()
+    unknown = names - set(KINDS)
+    if unknown:
+        raise ConfigurationError(
+            f"NOTIFY_KINDS may hold {', '.join(KINDS)}, 'all' or 'none'; got {', '.join(sorted(unknown))[:200]}"
+        )
+    return frozenset(names)

@@ -10,25 +10,44 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared import notify
 from shared.events import AudioModerationHit, ModerationHit
 from shared.layout import dedupe_id
+from shared.notify import Stored
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """The largest message a CMQ topic takes (its MaxMsgSize is 1-64 KB, 64 KB by default)."""
 TRIMMED_TEXT = 1024
 """Characters a text field keeps when the message is too large (the evidence keeps all)."""
 TRIMMED_TYPES = 16
-_ESSENTIAL = ("dedupe_id", "suggestion", "score", "screenshot_time", "send_time", "evidence_key")
+_ESSENTIAL = (
+    "schema",
+    "id",
+    "kind",
+    "event_type",
+    "app",
+    "appname",
+    "stream_id",
+    "time",
+    "key",
+    "source",
+    "dedupe_id",
+    "suggestion",
+    "score",
+    "screenshot_time",
+    "send_time",
+    "evidence_key",
+)
 
 
-def message(hit: ModerationHit | AudioModerationHit, suggestion: str, evidence_key: str) -> dict[str, Any]:
+def message(hit: ModerationHit | AudioModerationHit, suggestion: str, where: Stored) -> dict[str, Any]:
+    """The hit's message: the event schema's common fields (shared/notify.py; `id` is the
+    `dedupe_id`), then the fields it always had."""
+    evidence_key = where.prefix + where.key
     if isinstance(hit, AudioModerationHit):  # speech: the transcript instead of a frame
         return {
+            **_schema_fields("audio_moderation", hit, hit.event_time, where),
             "dedupe_id": dedupe_id(hit),
-            "kind": "audio",
-            "stream_id": hit.stream_id,
-            "app": hit.app,
-            "appname": hit.appname,
             "appid": hit.appid,
             "suggestion": suggestion,
             "label": hit.label,
@@ -41,10 +60,8 @@ def message(hit: ModerationHit | AudioModerationHit, suggestion: str, evidence_k
             "evidence_key": evidence_key,
         }
     return {
+        **_schema_fields("porn_detect", hit, hit.screenshot_time, where),
         "dedupe_id": dedupe_id(hit),
-        "stream_id": hit.stream_id,
-        "app": hit.app,
-        "appname": hit.appname,
         "appid": hit.appid,
         "img": hit.img,
         "suggestion": suggestion,
@@ -56,6 +73,14 @@ def message(hit: ModerationHit | AudioModerationHit, suggestion: str, evidence_k
         "send_time": hit.send_time,
         "evidence_key": evidence_key,
     }
+
+
+def _schema_fields(
+    kind: str, hit: ModerationHit | AudioModerationHit, time: int | None, where: Stored
+) -> dict[str, Any]:
+    fields = notify.hit_fields(kind, hit, int(time or 0), where)
+    fields["id"] = dedupe_id(hit)  # a hit's id was always its dedupe_id: subscribers keep theirs
+    return fields
 
 
 def _dumps(value: dict[str, Any]) -> str:

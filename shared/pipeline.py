@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from shared import claim, gateway, moderation
+from shared import claim, gateway, moderation, notify
 from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import CallbackError, DependencyTimeout, InvalidSignature, PublishRefused
@@ -26,7 +26,7 @@ from shared.layout import canonical_json, encode_part, event_key, quarantine_key
 from shared.logs import emit, scrub_json
 from shared.signing import UNPARSED_CHECK_BYTES, signed_before_parsing, verify_signature
 from shared.storage import ATTEMPT_WORST_CASE, CosStore
-from shared.vocabulary import EVENT_CODES, KINDS, QUARANTINE, is_event_type
+from shared.vocabulary import EVENT_CODES, HIT_KINDS, KINDS, QUARANTINE, is_event_type
 
 if TYPE_CHECKING:
     from shared.topic import TopicPublisher
@@ -62,7 +62,7 @@ def instance(kind: str) -> Instance:
     global _instance
     if _instance is None:
         _instance = Instance(load_settings())
-    if kind == "porn_detect":
+    if _instance.settings.publishes(kind) and (kind not in HIT_KINDS or _instance.settings.moderation_suggestions):
         _instance.settings.require_topic()
         _instance.settings.require_cmq_endpoint()
     return _instance
@@ -196,7 +196,7 @@ def _publish_once(
     try:
         if not inv.budget.allows(inv.inst.publisher.worst_case + ATTEMPT_WORST_CASE):
             raise DependencyTimeout("no time left in the budget to publish and mark the hit")
-        msg_id = inv.inst.publisher.publish(content, [document["message"]["suggestion"], hit.label or ""], inv.budget)
+        msg_id = inv.inst.publisher.publish(content, notify.tags(document["message"]), inv.budget)
     except PublishRefused as exc:
         owned.mark_refused(body)
         reason = f"moderation hit not published: {exc.reason}"
@@ -228,14 +228,33 @@ def _process(inv: Invocation, payload: dict[str, Any]) -> Outcome:
         "event": event.normalised(),
         "original": _original(payload),
     }
+    settings = inv.inst.settings
+    where = notify.Stored(key, settings.cos_prefix, "reconcile" if inv.backfill else "callback")
     if isinstance(event, HITS):
-        suggestion = event.effective_suggestion(inv.inst.settings.moderation_min_score)
-        document["message"] = moderation.message(event, suggestion, inv.inst.settings.cos_prefix + key)
-        if suggestion in inv.inst.settings.moderation_suggestions:
+        suggestion = event.effective_suggestion(settings.moderation_min_score)
+        document["message"] = moderation.message(event, suggestion, where)
+        if suggestion in settings.moderation_suggestions and settings.publishes(inv.kind):
             return _publish_once(inv, event, key, document)
         stored = inv.store(key, document)
         return Outcome("stored" if stored else "already_stored", key, fields={"suggestion": suggestion})
-    return Outcome("stored" if inv.store(key, document) else "already_stored", key)
+    outcome = Outcome("stored" if inv.store(key, document) else "already_stored", key)
+    if settings.publishes(inv.kind):
+        _notify(inv, notify.message(inv.kind, event, where), outcome)
+    return outcome
+
+
+def _notify(inv: Invocation, message: dict[str, Any], outcome: Outcome) -> None:
+    """Publish a stored event's message, at least once: a failure raises (503) and CSS's retry, which
+    finds the document stored, publishes it again with the same `id` (shared/notify.py)."""
+    if not inv.budget.allows(inv.inst.publisher.worst_case):
+        raise DependencyTimeout("no time left in the budget to publish the stored event")
+    try:
+        outcome.fields["msg_id"] = inv.inst.publisher.publish(
+            scrub_json(notify.encode(message)), notify.tags(message), inv.budget
+        )
+    except PublishRefused as exc:  # stored; a message the topic will never take is not retried
+        outcome.level = "error"
+        outcome.fields["notify"] = f"refused by the topic: {exc.reason}"
 
 
 def backfill(kind: str, payload: dict[str, Any], inst: Instance, budget: Budget, record_id: str) -> Outcome:

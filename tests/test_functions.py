@@ -249,10 +249,17 @@ def test_moderation_message_format_and_tags(live: Live) -> None:
     payload = payloads.signed(payloads.porn_hit(stream_id="room-7", suggestion="Review", score=77))
     assert live.invoke("porn_detect", payload)["statusCode"] == 200
     (message,) = live.published()
-    assert message["msgTag"] == ["Review", "Porn"]
+    assert message["msgTag"] == ["porn_detect", "Review", "Porn"]
     content = json.loads(message["msgBody"])
     key = live.logs[-1]["key"]
     assert content == {
+        "schema": "live-callbacks/event/v1",
+        "id": key.rsplit("-", 1)[1].removesuffix(".json"),
+        "kind": "porn_detect",
+        "event_type": 317,
+        "time": payload["screenshotTime"],
+        "key": key,
+        "source": "callback",
         "dedupe_id": key.rsplit("-", 1)[1].removesuffix(".json"),
         "stream_id": "room-7",
         "app": payloads.PUSH_DOMAIN,

@@ -91,10 +91,10 @@ def test_an_audio_block_hit_is_published_once_and_banned_under_forbid(live: Live
         assert outcomes == ["published", "duplicate", "duplicate"]
         (message,) = live.published()
         content = json.loads(message["msgBody"])
-        assert content["kind"] == "audio" and content["asr_text"] and content["stream_id"] == "loud-1"
+        assert content["kind"] == "audio_moderation" and content["asr_text"] and content["stream_id"] == "loud-1"
         assert mod.acted() == ["ForbidLiveStream", "DropLiveStream"]
         (entry,) = mod.ledger().values()
-        assert entry["decision"] == "forbid" and entry["hit"]["kind"] == "audio"
+        assert entry["decision"] == "forbid" and entry["hit"]["kind"] == "audio_moderation"
     finally:
         live.stack.cos.unnotify(mod.subscription)
         api.stop()

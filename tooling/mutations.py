@@ -50,7 +50,7 @@ MUTATIONS = (
     Mutation(
         "ignore-min-score",
         "shared/pipeline.py",
-        "event.effective_suggestion(inv.inst.settings.moderation_min_score)",
+        "event.effective_suggestion(settings.moderation_min_score)",
         "event.effective_suggestion(90)",
         ("tests/test_functions.py::test_the_configured_minimum_score_judges_legacy_hits_through_the_handler",),
     ),
