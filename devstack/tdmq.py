@@ -7,22 +7,34 @@ temporary keys, `Token` (page 216/1715's list for the v2 APIs); the signature ch
 CMQ SDK computes it (tencentyun/cmq-python-sdk cmq/sign.py); `topicName`, `msgBody` and at most 5
 `msgTag.n` of at most 16 characters (1496/127318); answers `{code, message, requestId, msgId}`
 with the codes of the data-flow error page (1496/70948) and the common codes (309/7025).
-Each accepted message is kept in memory, optionally appended to a JSONL journal and echoed.
+Each accepted message is kept in memory, optionally appended to a JSONL journal and echoed, and
+pushed to every HTTP subscription of its topic whose filter tags it carries, as the page "HTTP
+Endpoint Subscription" describes (1496/65109, updated 2024-10-14; intl 1111/46529): a POST with
+`x-cmq-request-id`, `x-cmq-message-id`, `x-cmq-message-tag` headers, `Content-Type: text/plain`,
+the body in JSON format (`TopicOwner`, `topicName`, `subscriptionName`, `msgId`, `msgBody`,
+`publishTime`) or SIMPLIFIED (the message body itself); a 2xx is delivered, anything else or no
+answer in about 15 s is retried by the subscription's NotifyStrategy (406/6909: EXPONENTIAL_DECAY_RETRY
+1 s, 2 s, 4 s ... 512 s for a day, the default; BACKOFF_RETRY 3 retries 10-20 s apart).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
+import http.client
+import itertools
 import json
+import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from devstack.dev import DEV_CREDENTIALS, DEV_SESSION_TOKEN
 from devstack.faults import FaultInjector
@@ -57,6 +69,123 @@ def _refuse(start_response: Callable[..., Any], code: int, message: str) -> Iter
     return _answer(start_response, {"code": code, "message": message})
 
 
+PUSH_TIMEOUT_SECONDS = 15
+USER_AGENT = "Qcloud Notification Service Agent"
+TOPIC_OWNER = 1250000000
+STRATEGIES = ("EXPONENTIAL_DECAY_RETRY", "BACKOFF_RETRY")
+DECAY_DELAYS = [2.0**n for n in range(10)] + [512.0] * 166
+"""EXPONENTIAL_DECAY_RETRY: 176 retries, 1 s doubling to 512 s, a day in all (406/6909)."""
+
+
+@dataclass
+class HttpSubscription:
+    """A subscription whose endpoint is an HTTP URL (CreateCmqSubscribe with Protocol `http`)."""
+
+    topic: str
+    name: str
+    endpoint: str
+    filter_tags: tuple[str, ...] = ()
+    content_format: str = "JSON"
+    strategy: str = "EXPONENTIAL_DECAY_RETRY"
+    time_scale: float = 1.0
+    """Retry delays are multiplied by this (tests shrink a day of retries to seconds)."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Every push: message id, attempt number, HTTP status (0: no answer), when."""
+
+    def wants(self, tags: list[str]) -> bool:
+        """No FilterTag: every message; else a message carrying at least one of them (406/6909)."""
+        return not self.filter_tags or any(t in self.filter_tags for t in tags)
+
+    def delay(self, retry: int) -> float | None:
+        """Seconds before retry number `retry` (0-based), or None when the policy gives up."""
+        if self.strategy == "BACKOFF_RETRY":
+            return random.uniform(10, 20) * self.time_scale if retry < 3 else None
+        return DECAY_DELAYS[retry] * self.time_scale if retry < len(DECAY_DELAYS) else None
+
+
+class _Pusher:
+    """Pushes a subscription's messages to its endpoint, each retried on its own schedule (a
+    message waiting for its retry does not hold the ones after it back)."""
+
+    def __init__(self, subscription: HttpSubscription) -> None:
+        self.subscription = subscription
+        self._due: list[tuple[float, int, dict[str, Any], int]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._busy = 0
+        self._thread = threading.Thread(target=self._run, name=f"cmq-push:{subscription.name}", daemon=True)
+        self._thread.start()
+
+    def add(self, message: dict[str, Any], attempt: int = 0, at: float | None = None) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (time.monotonic() if at is None else at, next(self._order), message, attempt))
+            self._wake.notify()
+
+    def pending(self) -> int:
+        """Messages waiting (for their first push or a retry) or being pushed now."""
+        with self._wake:
+            return len(self._due) + self._busy
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopped and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._wake.wait(None if not self._due else self._due[0][0] - time.monotonic())
+                if self._stopped:
+                    return
+                _, _, message, attempt = heapq.heappop(self._due)
+                self._busy += 1
+            status = self._push(message)
+            self.subscription.attempts.append(
+                {"msgId": message["msgId"], "attempt": attempt, "status": status, "at": time.time()}
+            )
+            if not 200 <= status < 300:
+                wait = self.subscription.delay(attempt)
+                if wait is not None:
+                    self.add(message, attempt + 1, time.monotonic() + wait)
+            with self._wake:
+                self._busy -= 1
+
+    def _push(self, message: dict[str, Any]) -> int:
+        sub = self.subscription
+        if sub.content_format == "SIMPLIFIED":
+            body = message["msgBody"].encode("utf-8")
+        else:
+            envelope = {
+                "TopicOwner": TOPIC_OWNER,
+                "topicName": message["topicName"],
+                "subscriptionName": sub.name,
+                "msgId": message["msgId"],
+                "msgBody": message["msgBody"],
+                "publishTime": int(message["at"]),
+            }
+            body = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+        url = urlsplit(sub.endpoint)
+        headers = {
+            "Content-Type": "text/plain",
+            "User-Agent": USER_AGENT,
+            "x-cmq-request-id": str(uuid.uuid4().int % 10**10),
+            "x-cmq-message-id": message["msgId"],
+            "x-cmq-message-tag": ", ".join(message["msgTag"]),
+        }
+        path = url.path or "/"
+        target = path + (f"?{url.query}" if url.query else "")
+        try:
+            connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=PUSH_TIMEOUT_SECONDS)
+            connection.request("POST", target, body, headers)
+            status = connection.getresponse().status
+            connection.close()
+            return status
+        except OSError:
+            return 0
+
+
 def _tdmq_error(status: int) -> tuple[str, bytes]:
     return "application/json", json.dumps({"code": 6000, "message": f"(10050)injected fault {status}"}).encode()
 
@@ -83,11 +212,40 @@ class TdmqStandIn(StandIn):
         """Every accepted message, in order, and the same per topic (`published` reads them)."""
         self._by_topic: dict[str, list[dict[str, Any]]] = {}
         self._nonces: dict[tuple[str, str], float] = {}
+        self._pushers: list[_Pusher] = []
         self._lock = threading.Lock()
         self.serve(FaultInjector(self._app, _tdmq_error), port)
 
     def env(self, topic: str = DEFAULT_TOPIC) -> dict[str, str]:
         return {"MODERATION_TOPIC": topic, "CMQ_ENDPOINT": self.url}
+
+    def subscribe(self, subscription: HttpSubscription) -> HttpSubscription:
+        """Push every message published to `subscription.topic` from now on to its endpoint."""
+        if subscription.strategy not in STRATEGIES or subscription.content_format not in ("JSON", "SIMPLIFIED"):
+            raise ValueError("NotifyStrategy is EXPONENTIAL_DECAY_RETRY or BACKOFF_RETRY; format JSON or SIMPLIFIED")
+        if len(subscription.filter_tags) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in subscription.filter_tags):
+            raise ValueError(f"at most {MAX_TAGS} filter tags of at most {MAX_TAG_LENGTH} characters")
+        with self._lock:
+            self._pushers.append(_Pusher(subscription))
+        return subscription
+
+    def unsubscribe(self, subscription: HttpSubscription) -> None:
+        with self._lock:
+            for pusher in [p for p in self._pushers if p.subscription is subscription]:
+                pusher.stop()
+                self._pushers.remove(pusher)
+
+    def pushing(self) -> int:
+        """Messages still to be pushed (or waiting for a retry), over every subscription."""
+        with self._lock:
+            return sum(p.pending() for p in self._pushers)
+
+    def stop(self) -> None:
+        with self._lock:
+            for pusher in self._pushers:
+                pusher.stop()
+            self._pushers.clear()
+        super().stop()
 
     def published(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The messages accepted on `topic` (on every topic when None), in order."""
@@ -193,6 +351,9 @@ class TdmqStandIn(StandIn):
             if self.journal is not None:
                 with self.journal.open("a", encoding="utf-8") as journal:
                     journal.write(json.dumps(message, ensure_ascii=False) + "\n")
+            for pusher in self._pushers:
+                if pusher.subscription.topic == topic and pusher.subscription.wants(tags):
+                    pusher.add(message)
         if self.echo is not None:
             self.echo(message)
         return _answer(start_response, {"code": 0, "message": "", "msgId": message["msgId"]})

@@ -46,14 +46,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import gateway, pipeline
+from shared import gateway, notify, pipeline
 from shared.budget import Budget
 from shared.config import Settings, load_settings
 from shared.errors import BadRequest, CallbackError, ClaimInProgress, ConfigurationError
 from shared.events import MODELS, StreamBegin, StreamEnd
 from shared.layout import canonical_json, encode_part, event_key
 from shared.live import DEFAULT_RATE_SHARE, LiveApi, Record, Session, Throttled, iso, load_live_settings
-from shared.logs import emit
+from shared.logs import emit, scrub_json
 from shared.vocabulary import KIND_OF_CODE, QUARANTINE, SESSIONS
 
 REPORTS = "reconcile/"
@@ -507,6 +507,13 @@ class Run:
         }
         if self.dry_run:
             return 1
+        settings = self.inst.settings
+        kind = "stream_begin" if side == "begin" else "stream_end"
+        if settings.publishes(kind) and self.inst.store.head(key, Budget(60.0)) is None:
+            # Published before it is stored: a run that fails in between synthesises and publishes
+            # it again (the same id); stored first, a failed publish would never be retried.
+            message = notify.message(kind, event, notify.Stored(key, settings.cos_prefix, "synthesised"))
+            self.inst.publisher.publish(scrub_json(notify.encode(message)), notify.tags(message), Budget(60.0))
         meta = {"source": "synthesised"}
         return int(self.inst.store.create(key, pipeline.stored_json(document), meta, Budget(60.0)))
 
