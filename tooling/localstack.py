@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -30,10 +31,12 @@ from devstack.live_api import CallbackRecorder, LiveApiStandIn
 from devstack.payloads import PUSH_DOMAIN
 from devstack.servers import Server
 from devstack.stack import DEV_CALLBACK_KEY, DevStack
-from devstack.tdmq import DEFAULT_TOPIC, TdmqStandIn
+from devstack.tdmq import DEFAULT_TOPIC, HttpSubscription, TdmqStandIn
+from examples import subscriber
 from shared import pipeline
 from shared.config import load_settings
 from shared.errors import ConfigurationError
+from shared.vocabulary import HIT_KINDS
 from tooling.access import GATEWAY_VARIABLE, read_env_file, state_dir
 from tooling.browser import BrowserMissing, screenshot
 from tooling.console import parse_range, render_html, write_page
@@ -111,11 +114,16 @@ def _shown(path: Path) -> str:
 
 
 def message_line(message: Mapping[str, Any]) -> str:
-    """One published moderation message, as the TDMQ stand-in prints it."""
+    """One published message, as the TDMQ stand-in prints it."""
     try:
         content = json.loads(message["msgBody"])
     except (ValueError, TypeError):
         content = {}
+    if content.get("kind") not in HIT_KINDS:
+        return (
+            f"topic {message['topicName']} <- {content.get('kind')} stream {content.get('stream_id')}"
+            f" at {content.get('time')} ({content.get('source')}, id {content.get('id')})"
+        )
     return (
         f"topic {message['topicName']} <- {content.get('suggestion')} {content.get('label') or ''}"
         f" score {content.get('score')} stream {content.get('stream_id')} at {content.get('screenshot_time')}"
@@ -192,12 +200,14 @@ def run_demo(
 
     problems = compare(report["scenario"], stored)
     publishable = report["scenario"]["totals"]["publishable_hits"]
-    topic_messages = [m for m in published if m["topicName"] == settings.moderation_topic]
+    on_topic = [m for m in published if m["topicName"] == settings.moderation_topic]
+    topic_messages = [m for m in on_topic if json.loads(m["msgBody"]).get("kind") in HIT_KINDS]
     dedupe_ids = Counter(json.loads(m["msgBody"]).get("dedupe_id") for m in topic_messages)
     suggestions = Counter(json.loads(m["msgBody"]).get("suggestion") for m in topic_messages)
     console(
-        f"topic {settings.moderation_topic}: {len(topic_messages)} messages published"
-        f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))})"
+        f"topic {settings.moderation_topic}: {len(topic_messages)} hits published"
+        f" ({', '.join(f'{s} {n}' for s, n in sorted(suggestions.items()))}),"
+        f" {len(on_topic)} messages in all (NOTIFY_KINDS: {', '.join(sorted(settings.notify_kinds)) or 'none'})"
         f" -> {_shown(args.state_dir / 'published.jsonl')}"
     )
     if acting is not None:
@@ -227,6 +237,13 @@ def run_demo(
             return 1
     window = parse_range()
     everything = timeline_of(settings, (), window)
+    app: LocalApp | None = getattr(args, "app", None)
+    if app is not None:
+        line, problem = app.report(everything)
+        console(line)
+        if problem:
+            console(f"  {problem}")
+            return 1
     page = render_html(everything, window)
     path = write_page(args.state_dir / "console.html", page)
     shown = len(everything["streams"])
@@ -246,6 +263,45 @@ def run_demo(
             console(f"screenshot: not taken, {exc}")
             return 1
     return 0
+
+
+class LocalApp:
+    """The example subscriber (examples/subscriber.py) as the team's app, subscribed to the topic
+    through the TDMQ stand-in's HTTP push, as an app subscribes to the real topic."""
+
+    def __init__(self, tdmq: TdmqStandIn, topic: str) -> None:
+        token = secrets.token_hex(8)
+        self.server, self.state = subscriber.serve(0, token)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.tdmq = tdmq
+        self.subscription = tdmq.subscribe(HttpSubscription(topic, "local-app", f"{self.url}/cmq?token={token}"))
+
+    def drain(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.tdmq.pushing():
+            time.sleep(0.05)
+
+    def report(self, timeline: Mapping[str, Any]) -> tuple[str, str | None]:
+        """What the app heard, and a problem when its live set differs from the read model's."""
+        self.drain()
+        state = self.state.state()
+        live = sorted(
+            "/".join((s["app"], s["appname"], s["stream_id"]))
+            for s in timeline["streams"]
+            if any(session["state"] == "live" for session in s["sessions"])
+        )
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(state["kinds"].items()))
+        line = (
+            f"app: examples/subscriber.py heard {state['messages']} events ({kinds}), ignored"
+            f" {state['duplicates']} copies; live now {len(state['live_now'])} streams, the console"
+            f" {len(live)}; {self.url}/state"
+        )
+        problem = None if state["live_now"] == live else f"app: live now {state['live_now']}, console {live}"
+        return line, problem
+
+    def close(self) -> None:
+        self.tdmq.unsubscribe(self.subscription)
+        self.server.shutdown()
 
 
 def _environment(
@@ -352,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             tdmq = TdmqStandIn(journal=journal, echo=echo, port=args.tdmq_port).start()
         env = _environment(args, keys, tdmq, stack)
+        env["NOTIFY_KINDS"] = os.environ.get("NOTIFY_KINDS") or "all"  # locally the app hears everything
         live_api = LiveApiStandIn().start()  # CSS's Live API: what moderation_action calls
         env.update(LIVE_API_ENDPOINT=live_api.endpoint, LIVE_API_SCHEME="http")
         env["LIVE_API_REGION"] = os.environ.get("LIVE_API_REGION") or env.get("TENCENTCLOUD_REGION") or "ap-guangzhou"
@@ -379,6 +436,8 @@ def run(args: argparse.Namespace) -> int:
         if stack is not None:  # a real bucket's COS trigger reaches only the deployed moderation_action
             moderation = LocalModeration(stack.cos, settings.cos_bucket, settings.cos_prefix, write_logs)
         args.moderation = moderation
+        local_app = LocalApp(tdmq, settings.require_topic())
+        args.app = local_app
 
         def arrived(invocation: Invocation) -> None:
             if moderation is not None:
@@ -395,6 +454,7 @@ def run(args: argparse.Namespace) -> int:
         if stack is not None:  # what `--local` of the tools reads (tooling/access.py): dev values only
             stack_env.write_text("".join(f"{n}={v}\n" for n, v in local_variables(env, gateway.url).items()))
             wrote_stack_env = True
+        topic_line += f"; the app (examples/subscriber.py) hears it at {local_app.url}/state"
         console(banner(gateway.url, routes, describe_keys(keys, development), cos_line, topic_line, state, args.demo))
         if args.demo:
             status = run_demo(args, gateway.url, keys[0], console, published, stack.cos if stack else None)
@@ -419,6 +479,8 @@ def run(args: argparse.Namespace) -> int:
             tdmq.stop()
         if getattr(args, "moderation", None) is not None:
             args.moderation.stop()
+        if getattr(args, "app", None) is not None:
+            args.app.close()
         if live_api is not None:
             live_api.stop()
         if wrote_stack_env:  # only this stack's own file: never another's
