@@ -576,3 +576,43 @@ def reconcile_time(text: str) -> float:
     value = parse_time(text)
     assert value is not None
     return value
+
+
+@pytest.mark.parametrize("synthesised_first", [True, False])
+def test_the_read_model_shows_the_real_begin_whichever_document_it_reads_first(synthesised_first: bool) -> None:
+    """A synthesised begin (the event list's start, some seconds off) and the real one CSS sent
+    later share a sequence: the view shows the real one, and no duplicate, in either order."""
+    from shared.events import StreamBegin, StreamEnd
+    from tooling.readmodel import build_timeline
+
+    now = int(time.time())
+    real = StreamBegin.model_validate(payloads.stream_begin("twice", event_time=now - 600, sequence="s-1"))
+    made = StreamBegin.model_validate(payloads.stream_begin("twice", event_time=now - 630, sequence="s-1"))
+    end = StreamEnd.model_validate(payloads.stream_end("twice", event_time=now - 60, sequence="s-1"))
+    documents = [
+        {"kind": "stream_begin", "key": "a", "event": made.normalised(), "source": "synthesised"},
+        {"kind": "stream_begin", "key": "b", "event": real.normalised()},
+        {"kind": "stream_end", "key": "c", "event": end.normalised()},
+    ]
+    if not synthesised_first:
+        documents = documents[1:2] + documents[:1] + documents[2:]
+    (stream,) = build_timeline(documents)["streams"]
+    (session,) = stream["sessions"]
+    assert (session["begin"], session["begin_source"]) == (now - 600, None)
+    assert build_timeline(documents)["totals"]["synthesised"] == 0  # the synthesised half gave way
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hung", ["DescribeLiveStreamOnlineList", "DescribeLiveStreamEventList"])
+def test_a_live_api_call_that_hangs_fails_the_run_at_its_deadline_not_the_scf_timeout(
+    css: Css, live: Live, hung: str
+) -> None:
+    from devstack.live_api import action
+    from shared.live import REQUEST_TIMEOUT
+
+    css.api.faults.set("hang", when=action(hung))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="timed out"):
+        css.reconcile()
+    assert time.monotonic() - started < REQUEST_TIMEOUT + 2
+    assert "reconcile/state.json" not in live.objects()  # nothing half-written

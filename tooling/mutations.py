@@ -379,7 +379,170 @@ TEMPLATE_KINDS = (
         ),
     ),
 )
-MUTATIONS = MUTATIONS + NEWER + TEMPLATE_KINDS
+
+# Issues 23-25 of 2026-12-03: reconcile at scale, the Live API's limits, the moderation effects,
+# the doors' memory, the event bus. Each guarded by tests of the quick loop but the two marked.
+THIS_TURN = (
+    Mutation(
+        "synthesised-takes-the-real-key",
+        "shared/reconcile.py",
+        'SYNTHESISED_SUFFIX = ".synthesised.json"',
+        'SYNTHESISED_SUFFIX = ".json"',
+        ("tests/test_reconcile.py::test_a_synthesised_begin_gives_way_to_the_real_one_found_later",),
+    ),
+    Mutation(
+        "other-domains-ingested",
+        "shared/reconcile.py",
+        "        return domain in self.domains",
+        "        return True",
+        ("tests/test_reconcile.py::test_records_of_a_same_named_stream_on_another_domain_are_never_ingested",),
+    ),
+    Mutation(
+        "throttled-run-fails",
+        "shared/reconcile.py",
+        "        run.timer(state, now, report)\n    except (OutOfTime, Throttled) as exc:",
+        "        run.timer(state, now, report)\n    except OutOfTime as exc:",
+        ("tests/test_reconcile.py::test_a_run_throttled_until_its_time_limit_stops_cleanly_and_the_next_finishes",),
+    ),
+    Mutation(
+        "state-never-written",
+        "shared/reconcile.py",
+        '    store.put_json(STATE, state.as_bytes(), {"source": "reconcile"})',
+        "    pass",
+        ("tests/test_reconcile.py::test_a_run_throttled_until_its_time_limit_stops_cleanly_and_the_next_finishes",),
+    ),
+    Mutation(
+        "read-past-the-14-day-edge",
+        "shared/reconcile.py",
+        "        start, end = max(part.start, oldest), part.end",
+        "        start, end = part.start, part.end",
+        ("tests/test_reconcile.py::test_the_14_day_edge_drops_what_cannot_be_read_instead_of_failing_every_run",),
+    ),
+    Mutation(
+        "window-reaches-the-edge",
+        "shared/reconcile.py",
+        "MAX_WINDOW_MINUTES = 14 * 24 * 60 - 60",
+        "MAX_WINDOW_MINUTES = 14 * 24 * 60",
+        ("tests/test_reconcile.py::test_the_14_day_edge_drops_what_cannot_be_read_instead_of_failing_every_run",),
+    ),
+    Mutation(
+        "departed-streams-never-closed",
+        "shared/reconcile.py",
+        "            if ref not in online:",
+        "            if False:",
+        ("tests/test_reconcile.py::test_a_stream_whose_end_never_came_is_closed_by_the_next_run",),
+    ),
+    Mutation(
+        "overlapping-reads-not-merged",
+        "shared/reconcile.py",
+        "        if parts and at - SESSION_MATCH_SECONDS <= parts[-1].end:",
+        "        if False:",
+        ("tests/test_reconcile.py::test_a_malformed_request_in_a_record_goes_to_quarantine_not_a_crash",),
+    ),
+    Mutation(
+        "synthesised-end-not-published",
+        "shared/reconcile.py",
+        "        if settings.publishes(kind) and self.inst.store.head(key, Budget(60.0)) is None:",
+        "        if False:",
+        ("tests/test_event_bus.py::test_a_stream_whose_end_css_never_sent_leaves_the_apps_live_set",),
+    ),
+    Mutation(
+        "pages-of-a-thousand",
+        "shared/live.py",
+        "RECORDS_PAGE_SIZE = 100",
+        "RECORDS_PAGE_SIZE = 1000",
+        ("tests/test_reconcile.py::test_no_query_asks_for_more_than_its_documented_page_or_a_page_that_breaks_memory",),
+    ),
+    Mutation(
+        "beijing-read-as-utc",
+        "shared/live.py",
+        '("%Y-%m-%d %H:%M:%S", 8 * 3600)',
+        '("%Y-%m-%d %H:%M:%S", 0)',
+        ("tests/test_reconcile.py::test_times_in_beijing_form_are_read_as_beijing_time",),
+    ),
+    Mutation(
+        "retry-past-the-deadline",
+        "shared/live.py",
+        "                if left is not None and left <= pause:",
+        "                if False:",
+        ("tests/test_deadline.py::test_a_live_api_call_and_all_its_retries_end_at_the_call_deadline",),
+    ),
+    Mutation(
+        "connect-unbounded",
+        "shared/deadline.py",
+        "        _connect_timeout(self)  # type: ignore[arg-type]",
+        "        pass",
+        ("tests/test_deadline.py::test_a_connect_that_is_never_answered_ends_at_the_deadline",),
+    ),
+    Mutation(
+        "synthesised-shown-over-real",
+        "tooling/readmodel.py",
+        'if held is None or (held["_source"] == SYNTHESISED and source != SYNTHESISED):',
+        "if held is None:",
+        ("tests/test_reconcile.py::test_the_read_model_shows_the_real_begin_whichever_document_it_reads_first",),
+    ),
+    Mutation(
+        "ban-made-again-on-retry",
+        "shared/enforcement.py",
+        "        if answered(calls, action) is not None:\n            continue  # it happened in an earlier attempt",
+        "        pass",
+        ("tests/test_moderation_action.py::test_a_ban_that_worked_is_not_made_again_when_the_drop_after_it_failed",),
+    ),
+    Mutation(
+        "effects-recorded-only-at-the-end",
+        "shared/enforcement.py",
+        "            progress(calls)",
+        "            pass",
+        ("tests/test_moderation_action.py::test_an_invocation_killed_between_ban_and_drop_left_the_ban_on_record",),
+    ),
+    Mutation(
+        "parse-before-the-signature",
+        "shared/pipeline.py",
+        "    if not signed_before_parsing(body, settings.callback_keys, tolerance=settings.sign_tolerance_seconds):",
+        "    if False:",
+        ("tests/test_hostile.py::test_a_large_unsigned_body_is_refused_before_it_is_parsed",),
+    ),
+    Mutation(
+        "a-mebibyte-body",
+        "shared/gateway.py",
+        "MAX_BODY_BYTES = 256 * 1024",
+        "MAX_BODY_BYTES = 1024 * 1024",
+        ("tests/test_functions.py::test_bad_input_gets_a_clear_4xx_and_writes_nothing",),
+    ),
+    Mutation(
+        "publish-failure-answered-200",
+        "shared/pipeline.py",
+        "    except PublishRefused as exc:  # stored; a message the topic will never take is not retried",
+        "    except CallbackError as exc:  # stored; a message the topic will never take is not retried",
+        ("tests/test_event_bus.py::test_a_topic_outage_answers_503_and_the_retry_publishes_the_stored_event",),
+    ),
+    Mutation(
+        "unstable-event-id",
+        "shared/notify.py",
+        '        "id": message_id(where.key),',
+        '        "id": message_id(where.key + str(id(event))),',
+        (
+            "tests/test_event_bus.py::test_the_app_hears_every_stored_event_once_and_its_live_set_matches_the_read_model",
+        ),
+    ),
+    Mutation(
+        "stand-in-ignores-filter-tags",
+        "devstack/tdmq.py",
+        "        return not self.filter_tags or any(t in self.filter_tags for t in tags)",
+        "        return True",
+        ("tests/test_event_bus.py::test_a_subscription_filters_by_tag_and_takes_the_simplified_format",),
+    ),
+    Mutation(
+        "subscriber-never-dedupes",
+        "examples/subscriber.py",
+        '            if message["id"] in self.seen:',
+        "            if False:",
+        (
+            "tests/test_event_bus.py::test_the_app_hears_every_stored_event_once_and_its_live_set_matches_the_read_model",
+        ),
+    ),
+)
+MUTATIONS = MUTATIONS + NEWER + TEMPLATE_KINDS + THIS_TURN
 
 
 def _copy_tree(into: Path) -> None:
