@@ -83,3 +83,18 @@ def test_a_live_api_call_and_all_its_retries_end_at_the_call_deadline() -> None:
         with pytest.raises(DependencyTimeout):
             live.drop(StreamRef("push.example.com", "live", "s"), timeout=2.0)
         assert time.monotonic() - started < 2.5
+
+
+def test_a_request_on_a_kept_alive_connection_after_its_guard_fired_is_cut_at_once() -> None:
+    """The connect bound covers a new connection; a socket kept alive from an unguarded request
+    (so no guard holds it) is cut when a request on it starts after its guard fired."""
+    session = deadline.mount(requests.Session())
+    with TricklingPeer("keep-alive", BODY, delay=0.1) as peer:
+        assert session.get(peer.url + "/first", timeout=(1, 5)).content == BODY  # ~1 s, unguarded
+        with deadline.guarded(0.2) as guard:
+            time.sleep(0.4)
+            assert guard.fired
+            started = time.monotonic()
+            with pytest.raises(requests.RequestException):
+                session.get(peer.url + "/late", timeout=(1, 5))
+            assert time.monotonic() - started < 0.5  # uncut, the reused socket trickles for ~1 s

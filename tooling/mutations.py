@@ -218,7 +218,10 @@ NEWER = (
         "        if guard.fired:  # the deadline passed before this request (or this connect) started\n"
         "            guard.cut()",
         "        pass",
-        ("tests/test_deadline.py::test_a_request_that_starts_after_its_guard_fired_is_cut_at_once",),
+        (
+            "tests/test_deadline.py::test_a_request_that_starts_after_its_guard_fired_is_cut_at_once",
+            "tests/test_deadline.py::test_a_request_on_a_kept_alive_connection_after_its_guard_fired_is_cut_at_once",
+        ),
     ),
     Mutation(
         "deadline-earlier-guard-sleeps-on",
