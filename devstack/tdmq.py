@@ -13,7 +13,8 @@ Endpoint Subscription" describes (1496/65109, updated 2024-10-14; intl 1111/4652
 `x-cmq-request-id`, `x-cmq-message-id`, `x-cmq-message-tag` headers, `Content-Type: text/plain`,
 the body in JSON format (`TopicOwner`, `topicName`, `subscriptionName`, `msgId`, `msgBody`,
 `publishTime`) or SIMPLIFIED (the message body itself); a 2xx is delivered, anything else or no
-answer in about 15 s is retried by the subscription's NotifyStrategy (406/6909: EXPONENTIAL_DECAY_RETRY
+answer in about 15 s is retried by the subscription's NotifyStrategy (406/6909, updated 2020-08-04:
+EXPONENTIAL_DECAY_RETRY
 1 s, 2 s, 4 s ... 512 s for a day, the default; BACKOFF_RETRY 3 retries 10-20 s apart).
 """
 

@@ -228,7 +228,7 @@ def act(
         plan.append(("ResumeLiveStream", names))
     if dry_run:
         return [{"action": a, "request": r, "dry_run": True} for a, r in plan], None
-    calls: list[dict[str, Any]] = [dict(c) for c in what.done if answered([c], str(c.get("action")))]
+    calls: list[dict[str, Any]] = [dict(c) for c in what.done]
     if banned is not None:
         resume_at = parse_time(str(banned["request"].get("ResumeTime"))) or resume_at
     for index, (action, request) in enumerate(plan):

@@ -198,7 +198,6 @@ class LiveApi:
     give_up_at = float("inf")
     """`time.monotonic()` after which a read call stops waiting out `RequestLimitExceeded` (raises
     `Throttled`); reconcile sets its run's stop time. Acting calls wait at most their own timeout."""
-    share = DEFAULT_RATE_SHARE
 
     def __init__(self, settings: LiveApiSettings, secret_id: str, secret_key: str, token: str | None) -> None:
         http = HttpProfile(protocol=settings.scheme, endpoint=settings.endpoint or "live.tencentcloudapi.com")
@@ -217,7 +216,6 @@ class LiveApi:
 
     def set_share(self, share: float) -> None:
         """Use `share` (0-1] of each read call's per-account rate."""
-        self.share = share
         self.paces.update({action: _Pace(rate * share) for action, rate in READ_RATES.items()})
 
     def _call(self, action: str, request: Any, timeout: float = REQUEST_TIMEOUT) -> Any:

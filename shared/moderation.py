@@ -7,7 +7,6 @@ a hit whose message would not fit is published trimmed, and the evidence keeps e
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared import notify
@@ -78,13 +77,9 @@ def message(hit: ModerationHit | AudioModerationHit, suggestion: str, where: Sto
 def _schema_fields(
     kind: str, hit: ModerationHit | AudioModerationHit, time: int | None, where: Stored
 ) -> dict[str, Any]:
-    fields = notify.hit_fields(kind, hit, int(time or 0), where)
+    fields = notify.common_fields(kind, hit, int(time or 0), where)
     fields["id"] = dedupe_id(hit)  # a hit's id was always its dedupe_id: subscribers keep theirs
     return fields
-
-
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def encode(msg: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
@@ -95,7 +90,7 @@ def encode(msg: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
     only the essential fields are sent (`truncated: ["*"]`). `evidence_key` always leads to the
     stored document, which keeps the hit as CSS sent it.
     """
-    content = _dumps(msg)
+    content = notify.encode(msg)
     if len(content.encode("utf-8")) <= limit:
         return content
     trimmed = dict(msg)
@@ -108,7 +103,7 @@ def encode(msg: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
             trimmed[name] = value[:TRIMMED_TYPES]
             cut.append(name)
     trimmed["truncated"] = cut
-    content = _dumps(trimmed)
+    content = notify.encode(trimmed)
     if len(content.encode("utf-8")) <= limit:
         return content
-    return _dumps({**{name: msg.get(name) for name in _ESSENTIAL}, "truncated": ["*"]})
+    return notify.encode({**{name: msg.get(name) for name in _ESSENTIAL}, "truncated": ["*"]})

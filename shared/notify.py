@@ -40,7 +40,6 @@ from shared.events import (
 SCHEMA = "live-callbacks/event/v1"
 """The `schema` of every message (docs/events.schema.json); a change that removes or retypes a
 field is a new version, adding a field is not."""
-SOURCES = ("callback", "reconcile", "synthesised")
 
 
 def message_id(key: str) -> str:
@@ -57,7 +56,8 @@ class Stored:
     source: str = "callback"
 
 
-def _common(kind: str, event: CallbackEvent, time: int, where: Stored) -> dict[str, Any]:
+def common_fields(kind: str, event: CallbackEvent, time: int, where: Stored) -> dict[str, Any]:
+    """The schema's fields every message has (a hit's message adds them to the fields it always had)."""
     return {
         "schema": SCHEMA,
         "id": message_id(where.key),
@@ -75,18 +75,18 @@ def _common(kind: str, event: CallbackEvent, time: int, where: Stored) -> dict[s
 def message(kind: str, event: CallbackEvent, where: Stored) -> dict[str, Any]:
     """The message of a stored event that is not a hit (a hit's is shared/moderation.py's)."""
     if isinstance(event, (StreamBegin, StreamEnd)):
-        out = _common(kind, event, event.event_time, where)
+        out = common_fields(kind, event, event.event_time, where)
         out["sequence"] = event.sequence
         if isinstance(event, StreamEnd):
             reason = end_reason(event.errcode)
             out.update(push_duration_ms=event.push_duration, end_reason=reason, errmsg=event.errmsg)
         return out
     if isinstance(event, SnapshotEvent):
-        out = _common(kind, event, event.create_time, where)
+        out = common_fields(kind, event, event.create_time, where)
         out.update(image_url=event.pic_full_url or event.pic_url, width=event.width, height=event.height)
         return out
     if isinstance(event, RecordEvent):
-        out = _common(kind, event, event.end_time, where)
+        out = common_fields(kind, event, event.end_time, where)
         out.update(
             video_url=event.video_url,
             file_format=event.file_format,
@@ -97,24 +97,19 @@ def message(kind: str, event: CallbackEvent, where: Stored) -> dict[str, Any]:
         )
         return out
     if isinstance(event, PushExceptionEvent):
-        out = _common(kind, event, event.event_time, where)
+        out = common_fields(kind, event, event.event_time, where)
         out.update(sequence=event.sequence, exception_types=sorted({e.type for e in event.abnormal_event}))
         return out
     if isinstance(event, RecordStatusEvent):
-        out = _common(kind, event, event.event_time, where)
+        out = common_fields(kind, event, event.event_time, where)
         out.update(record_event=event.record_event, session_id=event.session_id)
         return out
     if isinstance(event, RecordExceptionEvent):
-        out = _common(kind, event, event.timestamp, where)
+        out = common_fields(kind, event, event.timestamp, where)
         level, exception = event.exception_level, event.exception
         out.update(session_id=event.session_id, exception_level=level, exception_type=exception.type)
         return out
     raise TypeError(f"no message for {type(event).__name__}")
-
-
-def hit_fields(kind: str, event: CallbackEvent, time: int, where: Stored) -> dict[str, Any]:
-    """The schema's common fields for a hit's message (added to the fields it always had)."""
-    return _common(kind, event, time, where)
 
 
 def tags(msg: Mapping[str, Any]) -> list[str]:

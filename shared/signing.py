@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -104,8 +105,8 @@ def signed_before_parsing(
     authority for what passes it."""
     if not keys:
         return False
-    signs = [m.group(1).lower() for m in _RAW_SIGN.finditer(body)][:_RAW_CANDIDATES]
-    times = [m.group(1).decode() for m in _RAW_T.finditer(body)][:_RAW_CANDIDATES]
+    signs = [m.group(1).lower() for m in itertools.islice(_RAW_SIGN.finditer(body), _RAW_CANDIDATES)]
+    times = [m.group(1).decode() for m in itertools.islice(_RAW_T.finditer(body), _RAW_CANDIDATES)]
     now = time.time() if now is None else now
     for digits in times:
         if now > int(digits) + tolerance:
